@@ -1,0 +1,377 @@
+"""The ``newstag`` command line: argument parsing and printing only.
+
+Every command is a function in its own module that returns its result; heavy libraries (mlflow,
+scikit-learn, datasets) are imported inside the commands, so ``newstag --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline import DEFAULT_CONFIG, __version__
+
+EXIT_OK, EXIT_REJECTS, EXIT_USAGE = 0, 1, 2
+DEFAULT_MODEL = "models:/news-tagger@champion"
+
+# Nothing this tool does may call out: telemetry off, Hugging Face offline unless the user says otherwise.
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
+
+
+def _emit(result: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+    if as_json:
+        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    else:
+        for line in lines(result):
+            print(line)
+
+
+def _say(quiet: bool = False) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.prepare import prepare, summary_lines
+
+    cfg = load_config(args.config, args.set)
+    result = prepare(cfg, force=args.force, say=_say(args.json))
+    report = dict(result.report, path=str(result.path), reused=result.reused)
+    _emit(
+        report,
+        args.json,
+        lambda r: [
+            f"prepared {cfg.name} -> {result.path}" + (" (reused)" if result.reused else ""),
+            *summary_lines(r),
+        ],
+    )
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.train import summary_lines, train
+
+    cfg = load_config(args.config, args.set)
+    result = train(
+        cfg,
+        config_path=args.config,
+        overrides=args.set,
+        tracking_uri=args.tracking_uri,
+        register=not args.no_register,
+        say=_say(args.json),
+    )
+    _emit(result, args.json, summary_lines)
+    return EXIT_OK
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.tune import summary_lines, tune
+
+    cfg = load_config(args.config, args.set)
+    result = tune(
+        cfg,
+        config_path=args.config,
+        overrides=args.set,
+        tracking_uri=args.tracking_uri,
+        n_trials=args.trials,
+        n_jobs=args.jobs,
+        output=args.output,
+        say=_say(args.json),
+    )
+    _emit(result, args.json, summary_lines)
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.errors import UsageError
+    from pipeline.evaluate import evaluate_command, summary_lines
+
+    if bool(args.input) == bool(args.split):
+        raise UsageError("evaluate: give either --input FILE or --config C --split S")
+    result = evaluate_command(
+        model_uri=args.model,
+        input_path=args.input,
+        config_path=args.config,
+        overrides=args.set,
+        split=args.split,
+        tracking_uri=args.tracking_uri,
+        id_field=args.id_field,
+        title_field=args.title_field,
+        text_field=args.text_field,
+        say=_say(args.json),
+    )
+    _emit(result, args.json, summary_lines)
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import predict_command
+
+    summary = predict_command(**{k: v for k, v in vars(args).items() if k not in ("func", "command")})
+    return EXIT_REJECTS if summary.get("over_reject_limit") else EXIT_OK
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from pipeline.ui import run_ui
+
+    return run_ui(
+        config_path=args.config,
+        tracking_uri=args.tracking_uri,
+        host=args.host,
+        port=args.port,
+        open_url=False,
+    )
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_config(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None if required else DEFAULT_CONFIG,
+        metavar="PATH",
+        help=f"experiment config (YAML){'' if required else f'; default {DEFAULT_CONFIG}'}",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set model.C=0.5 (repeatable; values are YAML)",
+    )
+
+
+def _add_tracking(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        default=None,
+        help="MLflow tracking store; default $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory",
+    )
+
+
+def _add_fields(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--id-field", default="id", help="input column with the document id (default: id)")
+    p.add_argument("--title-field", default="title", help="input column with the title (default: title)")
+    p.add_argument("--text-field", default="text", help="input column with the text (default: text)")
+
+
+def _prepare_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="read, map, split and store a corpus",
+        description="Read the corpus of a config, map its labels onto the axes, split, validate and store it under data/processed/.",
+    )
+    _add_config(p)
+    p.add_argument("--force", action="store_true", help="rebuild even when a stored dataset matches")
+    p.add_argument("--json", action="store_true", help="print the data report as JSON")
+    p.set_defaults(func=cmd_prepare)
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="fit, tune thresholds, evaluate, log to MLflow, register",
+        description="Prepare (or reuse) the data, fit the tagger, tune thresholds on validation, evaluate on test, log the run to MLflow, register the model and promote it when it beats the champion, export it to models/.",
+    )
+    _add_config(p)
+    _add_tracking(p)
+    p.add_argument("--no-register", action="store_true", help="log the run but do not register or promote")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_train)
+
+
+def _tune_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tune",
+        help="search the config's tune.space, one nested MLflow run per trial",
+        description="Search the space declared under tune: in the config (grid or random), each trial a nested MLflow run, and write the best trial's config.",
+    )
+    _add_config(p)
+    _add_tracking(p)
+    p.add_argument(
+        "--trials", type=int, default=None, help="random search: number of trials (default: tune.n_trials)"
+    )
+    p.add_argument("--jobs", type=int, default=None, help="trials run in parallel (default: tune.n_jobs)")
+    p.add_argument(
+        "--output",
+        default=None,
+        metavar="PATH",
+        help="where to write the best config (default: configs/<name>-best.yaml)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_tune)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model on a labelled file or a prepared split",
+        description="Score a model on labelled documents: a JSONL/CSV/parquet file whose gold label lists are named after the axes, or a split of a prepared config.",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
+        help=f"model URI or exported folder (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument("--input", "-i", default=None, metavar="FILE", help="labelled JSONL/CSV/parquet file")
+    p.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "validation", "test"],
+        help="split of the prepared --config",
+    )
+    _add_config(p)
+    _add_tracking(p)
+    _add_fields(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _predict_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="tag a file of articles in batch (streams any size)",
+        description="Tag every article of a JSONL/CSV/parquet file (or stdin), a chunk at a time, writing atomically; bad rows go to <output>.rejects.jsonl.",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        default=DEFAULT_MODEL,
+        help=f"model URI or exported folder (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--input",
+        "-i",
+        required=True,
+        metavar="PATH",
+        help="input .jsonl/.csv/.parquet (.gz for jsonl/csv), or - for stdin",
+    )
+    p.add_argument(
+        "--output", "-o", required=True, metavar="PATH", help="output .jsonl/.csv/.parquet, or - for stdout"
+    )
+    p.add_argument(
+        "--format", choices=["jsonl", "csv", "parquet"], default=None, help="force the input format"
+    )
+    p.add_argument(
+        "--output-format", choices=["jsonl", "csv", "parquet"], default=None, help="force the output format"
+    )
+    _add_fields(p)
+    p.add_argument("--keep-fields", default="", metavar="A,B", help="input columns copied to the output")
+    p.add_argument(
+        "--top-k", type=int, default=None, metavar="K", help="keep only the K best scores per axis"
+    )
+    p.add_argument("--explain", action="store_true", help="add the terms that pushed each predicted label")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="AXIS=V|LABEL=V",
+        help="override tuned thresholds (repeatable)",
+    )
+    p.add_argument("--batch-size", type=int, default=2000, help="documents per chunk (default: 2000)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes scoring chunks (default: 1)")
+    p.add_argument(
+        "--max-reject-rate",
+        type=float,
+        default=0.05,
+        help="fail (exit 1) above this share of rejected rows (default: 0.05)",
+    )
+    p.add_argument(
+        "--max-chars", type=int, default=100_000, help="truncate longer texts and flag them (default: 100000)"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue an interrupted run from its last complete chunk"
+    )
+    p.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default="local",
+        help="where chunks are scored (default: local)",
+    )
+    p.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address (engine dask)"
+    )
+    _add_tracking(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(func=cmd_predict)
+
+
+def _ui_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "ui",
+        help="open the MLflow UI on the project's store",
+        description="Start the MLflow UI on the project's tracking store and print the URL of the experiment's runs page.",
+    )
+    p.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        metavar="PATH",
+        help="config whose experiment page to print (default: configs/reuters.yaml)",
+    )
+    _add_tracking(p)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)"
+    )
+    p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    p.set_defaults(func=cmd_ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``newstag``."""
+    parser = argparse.ArgumentParser(
+        prog="newstag",
+        description="Tag news articles by region and by theme: prepare data, train, tune, evaluate, predict, inspect.",
+        epilog="Run 'newstag COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"newstag {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in (_prepare_parser, _train_parser, _tune_parser, _evaluate_parser, _predict_parser, _ui_parser):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``newstag``; returns the exit code."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    args = build_parser().parse_args(argv)
+    from pipeline.errors import USER_ERRORS
+
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        print(f"newstag {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"newstag {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

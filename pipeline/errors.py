@@ -1,0 +1,15 @@
+"""Errors the CLI turns into exit code 2 with a one-line message."""
+
+from pipeline.config import ConfigError
+from pipeline.corpora.base import CorpusError
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible."""
+
+
+class ModelError(Exception):
+    """A model cannot be found, loaded or verified."""
+
+
+USER_ERRORS = (ConfigError, CorpusError, UsageError, ModelError)

@@ -1,0 +1,129 @@
+"""Raw source labels -> axis labels (regions, themes), from the YAML files in ``configs/taxonomy/``.
+
+Two file shapes are understood:
+
+- a **regions** file: ``regions`` (region -> ISO 3166-1 alpha-2 codes), ``no_region`` (codes in no region,
+  with the reason) and ``places`` (raw place code -> ``{country: ISO | null, note | reason}``);
+- a **themes** file: ``themes`` (theme -> raw topic codes) and ``unmapped`` (raw codes in no theme, with
+  the reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import ConfigError, read_yaml
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """How one axis turns raw labels into its own labels."""
+
+    labels: tuple[str, ...]
+    table: dict[str, tuple[str, ...]]
+    excluded: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def map(self, raw: Iterable[str]) -> tuple[list[str], list[str]]:
+        """The sorted axis labels for ``raw``, and the raw labels the table does not know."""
+        out: set[str] = set()
+        unknown: list[str] = []
+        for code in raw:
+            if code in self.table:
+                out.update(self.table[code])
+            elif code not in self.excluded:
+                unknown.append(code)
+        return sorted(out), unknown
+
+
+def _mapping(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {key} must be a mapping")
+    return value
+
+
+def _region_of_country(path: Path, regions: dict[str, Any]) -> dict[str, str]:
+    owner: dict[str, str] = {}
+    for region, countries in regions.items():
+        if not isinstance(countries, list) or not countries:
+            raise ConfigError(f"{path}: regions.{region} has no countries")
+        for code in countries:
+            if code in owner:
+                raise ConfigError(f"{path}: country {code} is in two regions: {owner[code]} and {region}")
+            owner[code] = region
+    return owner
+
+
+def _load_regions(path: Path, data: dict[str, Any]) -> LabelMap:
+    regions = _mapping(data, "regions", path)
+    if not regions:
+        raise ConfigError(f"{path}: regions: no labels")
+    owner = _region_of_country(path, regions)
+    table: dict[str, tuple[str, ...]] = {}
+    excluded: dict[str, str] = {}
+    for code, entry in _mapping(data, "places", path).items():
+        if not isinstance(entry, dict) or "country" not in entry:
+            raise ConfigError(f"{path}: places.{code} needs a 'country' key (ISO code or null)")
+        country = entry["country"]
+        if country is None:
+            excluded[str(code)] = str(entry.get("reason") or "no country")
+        elif country in owner:
+            table[str(code)] = (owner[country],)
+        else:
+            raise ConfigError(f"{path}: places.{code}: country {country} is in no region")
+    return LabelMap(tuple(sorted(regions)), table, excluded, str(path))
+
+
+def _load_themes(path: Path, data: dict[str, Any]) -> LabelMap:
+    themes = _mapping(data, "themes", path)
+    if not themes:
+        raise ConfigError(f"{path}: themes: no labels")
+    table: dict[str, tuple[str, ...]] = {}
+    for theme, codes in themes.items():
+        if not isinstance(codes, list) or not codes:
+            raise ConfigError(f"{path}: themes.{theme} has no source labels")
+        for code in codes:
+            if str(code) in table:
+                raise ConfigError(f"{path}: {code} is in two themes: {table[str(code)][0]} and {theme}")
+            table[str(code)] = (str(theme),)
+    excluded = {str(k): str(v) for k, v in _mapping(data, "unmapped", path).items()}
+    return LabelMap(tuple(sorted(themes)), table, excluded, str(path))
+
+
+@lru_cache(maxsize=16)
+def _load(path: str) -> LabelMap:
+    p = Path(path)
+    data = read_yaml(p)
+    if "regions" in data:
+        return _load_regions(p, data)
+    if "themes" in data:
+        return _load_themes(p, data)
+    raise ConfigError(f"{p}: a taxonomy needs a 'regions' or a 'themes' section")
+
+
+def load_taxonomy(path: str | Path) -> LabelMap:
+    """The label map in ``path`` (validated; cached per path)."""
+    return _load(str(path))
+
+
+@lru_cache(maxsize=4)
+def _country_regions(path: str) -> dict[str, str]:
+    p = Path(path)
+    data = read_yaml(p)
+    return _region_of_country(p, _mapping(data, "regions", p))
+
+
+def country_regions(path: str | Path) -> dict[str, str]:
+    """ISO 3166-1 alpha-2 code -> region, from a regions taxonomy file."""
+    return dict(_country_regions(str(path)))
+
+
+def identity_map(labels: Iterable[str]) -> LabelMap:
+    """A map that keeps raw labels as they are (for axes without a taxonomy)."""
+    kept = tuple(sorted(set(labels)))
+    return LabelMap(kept, {label: (label,) for label in kept}, {}, "identity")
