@@ -35,13 +35,14 @@ class Record:
 
 @dataclass(slots=True, frozen=True)
 class ReadIssue:
-    """A row a reader skipped or changed, with where it is and why."""
+    """A row a reader skipped (``kept=False``) or kept with a change or a doubt (``kept=True``), and why."""
 
     file: str
     line: int | None
     field: str | None
     reason: str
     id: str | None = None
+    kept: bool = False
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}, line {self.line}"

@@ -1,0 +1,59 @@
+"""Corpus readers: one per source, all yielding the canonical ``Record``.
+
+``read_corpus`` picks the reader for ``cfg.format``. Relative paths resolve against the current working
+directory. Readers check their input before the first record is asked for and report rows they skip
+or change as ``ReadIssue`` items appended to the ``issues`` list they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pipeline.config import CorpusConfig
+from pipeline.corpora.base import CorpusError, ReadIssue, Record
+from pipeline.corpora.files import detect_format, iter_rows, read_files, row_to_record
+from pipeline.corpora.folders import read_folders
+from pipeline.corpora.hf import read_huggingface
+from pipeline.corpora.reuters import REUTERS_FILES, check_reuters_dir, download_reuters, read_reuters
+
+__all__ = [
+    "REUTERS_FILES",
+    "CorpusError",
+    "ReadIssue",
+    "Record",
+    "check_reuters_dir",
+    "detect_format",
+    "download_reuters",
+    "iter_rows",
+    "read_corpus",
+    "read_files",
+    "read_folders",
+    "read_huggingface",
+    "read_reuters",
+    "row_to_record",
+]
+
+
+def read_corpus(cfg: CorpusConfig, issues: list[ReadIssue]) -> Iterator[Record]:
+    """The records of the corpus ``cfg`` describes, from the reader for its format.
+
+    Reuters-21578 needs ``cfg.path``; fetching it when absent is the data stage's job (``download_reuters``).
+    """
+    if cfg.format == "reuters21578":
+        if not cfg.path:
+            raise CorpusError(
+                "corpus.path is not set: Reuters-21578 is read from a folder with the 22 reut2-*.sgm files "
+                "(usually data/raw/reuters21578; the data stage can download it)"
+            )
+        return read_reuters(cfg.path, cfg.split_scheme, issues)
+    if cfg.format == "folders":
+        if not cfg.path:
+            raise CorpusError(
+                "corpus.path is not set: format folders needs the folder with one sub-folder per label"
+            )
+        return read_folders(cfg.path, issues)
+    if cfg.format == "huggingface":
+        return read_huggingface(cfg, issues)
+    if cfg.format in ("jsonl", "csv", "parquet"):
+        return read_files(cfg, issues)
+    raise CorpusError(f"corpus.format {cfg.format!r}: no reader for it")

@@ -1,0 +1,58 @@
+"""Shared test set-up: nothing calls out, corpora are found, MLflow stores are temporary SQLite files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Before anything imports mlflow or datasets: telemetry off, Hugging Face offline.
+for _key, _value in {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}.items():
+    os.environ[_key] = _value
+os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface-tests"))
+
+
+def corpus_dir(name: str, env: str) -> Path | None:
+    """The folder of a shared corpus: $env, data/raw/<name>, or ../shared/data/<name>."""
+    candidates = [os.environ.get(env), ROOT / "data" / "raw" / name, ROOT.parent / "shared" / "data" / name]
+    for cand in candidates:
+        if cand and Path(cand).is_dir():
+            return Path(cand).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def reuters_dir() -> Path:
+    """The Reuters-21578 folder, or skip."""
+    path = corpus_dir("reuters21578", "NEWSTAG_REUTERS_DIR")
+    if path is None:
+        pytest.skip("Reuters-21578 not found (data/raw/reuters21578 or ../shared/data/reuters21578)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bbc_dir() -> Path:
+    """The BBC News folder, or skip."""
+    path = corpus_dir("bbc_news", "NEWSTAG_BBC_DIR")
+    if path is None:
+        pytest.skip("BBC News not found (data/raw/bbc_news or ../shared/data/bbc_news)")
+    return path
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh temporary SQLite MLflow store, set for this test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
