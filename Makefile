@@ -17,6 +17,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 

@@ -121,7 +121,7 @@ class ModelConfig(Strict):
     C: float = Field(1.0, gt=0.0)
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(2000, ge=10)
-    n_jobs: int = Field(1, description="processes fitting the per-label heads")
+    n_jobs: int = Field(2, ge=1, description="threads fitting the per-label heads")
 
 
 class ThresholdConfig(Strict):

@@ -60,7 +60,7 @@ def ensure_corpus(cfg: Config, say: Callable[[str], None] = print) -> None:
     if not corpus.download_url:
         raise CorpusError(
             f"{path}: Reuters-21578 not found. Put the reut2-*.sgm files there, or link a copy "
-            f"(ln -s ../shared/data/reuters21578 {path}), or set corpus.download_url."
+            f'(ln -s "$(realpath ../shared/data/reuters21578)" {path}), or set corpus.download_url.'
         )
     say(f"Reuters-21578 not found in {path}: downloading {corpus.download_url}")
     download_reuters(path, corpus.download_url, corpus.download_sha256 or "")
@@ -282,7 +282,8 @@ def build_report(
         "config": cfg.name,
         "corpus": cfg.corpus.format,
         "n_read": n_read,
-        "n_rejected": len(issues),
+        "n_rejected": sum(not i.kept for i in issues),
+        "n_notes": sum(i.kept for i in issues),
         "documents": {s: len(rows) for s, rows in splits.items()},
         "labels": {axis: sorted(per_label[axis]) for axis in cfg.axes},
         "per_label": per_label,
@@ -316,7 +317,9 @@ def save_dataset(
 ) -> None:
     """Write the DatasetDict and its JSON side files to ``dest`` atomically (temp folder + rename)."""
     from datasets import Dataset, DatasetDict
+    from datasets.utils.logging import disable_progress_bar
 
+    disable_progress_bar()
     features = _features(axes)
     dd = DatasetDict({s: Dataset.from_list(rows, features=features) for s, rows in splits.items()})
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +418,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"very short texts (< {report['short_texts']['min_chars']} chars): {report['short_texts']['count']}"
         )
     for issue in report["issues"][:MAX_LISTED]:
-        lines.append(f"  rejected {ReadIssue(**issue)}")
+        lines.append(f"  {'note' if issue.get('kept') else 'rejected'} {ReadIssue(**issue)}")
     if len(report["issues"]) > MAX_LISTED:
         lines.append(f"  ... and {len(report['issues']) - MAX_LISTED} more (see report.json)")
     return lines

@@ -1,0 +1,138 @@
+"""Find a logged or exported model, check its sha256, and load the tagger.
+
+Model files are joblib pickles: loading one runs code, so a model must come from a store you trust. We
+refuse any tagger file whose sha256 differs from the one recorded when it was trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import ModelError
+
+TAGGER_FILE = "tagger.joblib"
+SHA_TAG = "newstag.tagger_sha256"
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
+    """The tagger pickled at ``path``, refused unless its sha256 equals ``expected_sha256``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: tagger file not found")
+    if not expected_sha256:
+        raise ModelError(
+            f"{path}: no sha256 recorded for this model; refusing to unpickle an unverified file"
+        )
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ModelError(
+            f"{path}: sha256 mismatch (recorded {expected_sha256[:16]}..., file {actual[:16]}...): "
+            "the model file changed after training; refusing to load it"
+        )
+    import joblib
+
+    return joblib.load(path)
+
+
+@dataclass
+class ModelInfo:
+    """Where a model was found and what its MLmodel file says."""
+
+    uri: str
+    path: Path
+    sha256: str | None
+    run_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def read_mlmodel(model_dir: Path) -> ModelInfo:
+    """The tagger path and recorded sha256 of an MLflow model folder."""
+    mlmodel = model_dir / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelError(f"{model_dir}: not an MLflow model folder (no MLmodel file)")
+    try:
+        spec = yaml.safe_load(mlmodel.read_text())
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{mlmodel}: unreadable: {exc}") from exc
+    pyfunc = (spec.get("flavors") or {}).get("python_function") or {}
+    config = pyfunc.get("config") or pyfunc.get("model_config") or {}
+    artifacts = pyfunc.get("artifacts") or {}
+    rel = (artifacts.get("tagger") or {}).get("path") or f"artifacts/{TAGGER_FILE}"
+    return ModelInfo(
+        uri=str(model_dir),
+        path=model_dir / rel,
+        sha256=config.get("tagger_sha256"),
+        run_id=spec.get("run_id"),
+        metadata=spec.get("metadata") or {},
+    )
+
+
+def _download(uri: str, tracking_uri: str | None) -> Path:
+    from pipeline.tracking import setup_tracking
+
+    setup_tracking(tracking_uri)
+    import mlflow
+
+    dest = Path(tempfile.mkdtemp(prefix="newstag-model-"))
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    except Exception as exc:  # MlflowException and friends: say which URI failed and why
+        raise ModelError(f"{uri}: cannot load the model: {str(exc).splitlines()[0]}") from None
+
+
+def _recorded_sha(run_id: str | None, tracking_uri: str | None) -> str | None:
+    if not run_id:
+        return None
+    from mlflow import MlflowClient
+
+    from pipeline.tracking import setup_tracking
+
+    setup_tracking(tracking_uri)
+    try:
+        return MlflowClient().get_run(run_id).data.tags.get(SHA_TAG)
+    except Exception:  # the run may live in another store; the MLmodel hash still applies
+        return None
+
+
+def locate_model(uri: str, tracking_uri: str | None = None) -> ModelInfo:
+    """A local model folder for ``uri`` (a folder, ``models:/...`` or ``runs:/...``) with its hashes checked."""
+    local = Path(uri)
+    if local.is_dir() or (os.sep in uri and not uri.startswith(("models:/", "runs:/"))):
+        if not local.is_dir():
+            raise ModelError(f"{uri}: model folder not found")
+        return read_mlmodel(local.resolve())
+    if not uri.startswith(("models:/", "runs:/")):
+        raise ModelError(
+            f"{uri}: not a model folder, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN/model"
+        )
+    info = read_mlmodel(_download(uri, tracking_uri))
+    recorded = _recorded_sha(info.run_id, tracking_uri)
+    if recorded and info.sha256 and recorded != info.sha256:
+        raise ModelError(
+            f"{uri}: the model's MLmodel records sha256 {info.sha256[:16]}... but its run recorded "
+            f"{recorded[:16]}...; refusing to load it"
+        )
+    info.uri = uri
+    return info
+
+
+def load_tagger(uri: str, tracking_uri: str | None = None) -> tuple[Any, ModelInfo]:
+    """The verified tagger behind ``uri`` and where it came from."""
+    info = locate_model(uri, tracking_uri)
+    return load_verified(info.path, info.sha256), info

@@ -1,0 +1,385 @@
+"""The tagger: one featurizer, one multi-label linear head per axis, per-label probabilities and thresholds.
+
+Each label is a binary linear model (a linear SVM or a logistic regression) on the shared features; its
+raw score is turned into a probability by a sigmoid fitted on held-out scores (Platt scaling), and a
+per-label threshold on that probability is tuned to maximise F1 on held-out documents. Held-out means
+the validation split (``threshold_strategy="validation"``) or out-of-fold scores on train + validation
+(``"cv"``, then the heads are refitted on all of it). After fitting, all heads live in one coefficient
+matrix, so scoring a batch is one sparse product.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from pipeline.features import Docs, Featurizer
+
+Labels = Mapping[str, Sequence[Sequence[str]]]
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+
+
+def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(a, b) with P(y=1 | s) = sigmoid(a*s + b), fitted on held-out scores; (1, 0) when one class only."""
+    if y.min() == y.max():
+        return 1.0, 0.0
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    # Platt's smoothed targets keep the fit from going infinite on separable scores.
+    target = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    a, b = 1.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))
+    for _ in range(100):  # Newton steps on the cross-entropy
+        p = _sigmoid(a * scores + b)
+        g = p - target
+        w = np.maximum(p * (1 - p), 1e-12)
+        h11, h12, h22 = (w * scores * scores).sum() + 1e-9, (w * scores).sum(), w.sum() + 1e-9
+        g1, g2 = (g * scores).sum(), g.sum()
+        det = h11 * h22 - h12 * h12
+        if det <= 0:
+            break
+        da, db = (h22 * g1 - h12 * g2) / det, (h11 * g2 - h12 * g1) / det
+        a, b = a - da, b - db
+        if abs(da) < 1e-7 and abs(db) < 1e-7:
+            break
+    return float(a), float(b)
+
+
+def best_threshold(probs: np.ndarray, y: np.ndarray, floor: float) -> tuple[float, float]:
+    """(threshold, F1) maximising F1 of ``probs >= threshold`` on held-out labels ``y``."""
+    order = np.argsort(-probs, kind="stable")
+    p_sorted, y_sorted = probs[order], y[order]
+    tp = np.cumsum(y_sorted)
+    k = np.arange(1, len(y) + 1)
+    f1 = 2 * tp / (k + y.sum())
+    # only cut between distinct probabilities
+    last = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    f1 = np.where(last, f1, -1)
+    i = int(np.argmax(f1))
+    nxt = p_sorted[i + 1] if i + 1 < len(p_sorted) else 0.0
+    threshold = max(float((p_sorted[i] + nxt) / 2), floor)
+    return threshold, float(f1[i])
+
+
+class NewsTagger(BaseEstimator):
+    """Multi-label tagger over several axes sharing one featurizer (scikit-learn estimator contract).
+
+    ``fit(X, Y, X_val, Y_val)`` takes documents and, per axis, a list of label lists.
+    """
+
+    def __init__(
+        self,
+        featurizer: Featurizer | None = None,
+        axes: Sequence[str] = ("regions", "themes"),
+        classifier: str = "linear_svc",
+        C: float = 1.0,
+        class_weight: str | None = "balanced",
+        max_iter: int = 2000,
+        min_support: Mapping[str, int] | int = 5,
+        at_least_one: Mapping[str, bool] | bool = False,
+        threshold_strategy: str = "validation",
+        cv_folds: int = 3,
+        default_threshold: float = 0.5,
+        threshold_floor: float = 0.05,
+        min_positives: int = 3,
+        n_jobs: int = 2,
+        random_state: int = 0,
+    ) -> None:
+        self.featurizer = featurizer
+        self.axes = axes
+        self.classifier = classifier
+        self.C = C
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+        self.min_support = min_support
+        self.at_least_one = at_least_one
+        self.threshold_strategy = threshold_strategy
+        self.cv_folds = cv_folds
+        self.default_threshold = default_threshold
+        self.threshold_floor = threshold_floor
+        self.min_positives = min_positives
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+
+    def _per_axis(self, value: Any, axis: str, default: Any) -> Any:
+        return value.get(axis, default) if isinstance(value, Mapping) else value
+
+    def _base(self) -> Any:
+        if self.classifier == "logreg":
+            return LogisticRegression(
+                C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear"
+            )
+        if self.classifier == "linear_svc":
+            return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
+        raise ValueError(f"unknown classifier {self.classifier!r}: use linear_svc or logreg")
+
+    def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y."""
+
+        def one(j: int) -> tuple[np.ndarray, float]:
+            y = Y[:, j]
+            if y.min() == y.max():  # a label every or no training document has
+                return np.zeros(X.shape[1], dtype=np.float32), (10.0 if y[0] else -10.0)
+            est = clone(self._base()).fit(X, y)
+            return est.coef_.ravel().astype(np.float32), float(est.intercept_[0])
+
+        # liblinear releases the GIL, so threads share X without copies
+        heads = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(one)(j) for j in range(Y.shape[1]))
+        coef = np.stack([h[0] for h in heads], axis=1) if heads else np.zeros((X.shape[1], 0), np.float32)
+        return coef, np.asarray([h[1] for h in heads], dtype=np.float32)
+
+    def _binarize(self, rows: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+        index = {label: j for j, label in enumerate(labels)}
+        Y = np.zeros((len(rows), len(labels)), dtype=np.int8)
+        for i, row in enumerate(rows):
+            for label in row:
+                j = index.get(label)
+                if j is not None:
+                    Y[i, j] = 1
+        return Y
+
+    # ------------------------------------------------------------------ fit
+
+    def _choose_labels(self, Y: Labels) -> None:
+        self.labels_: dict[str, list[str]] = {}
+        self.dropped_labels_: dict[str, dict[str, int]] = {}
+        for axis in self.axes:
+            counts = Counter(label for row in Y[axis] for label in row)
+            floor = self._per_axis(self.min_support, axis, 5)
+            self.labels_[axis] = sorted(k for k, n in counts.items() if n >= floor)
+            self.dropped_labels_[axis] = {k: n for k, n in sorted(counts.items()) if n < floor}
+            if not self.labels_[axis]:
+                raise ValueError(f"axis {axis!r}: no label has {floor} or more training documents")
+
+    def _stack(self, Y: Labels) -> np.ndarray:
+        return np.hstack([self._binarize(Y[axis], self.labels_[axis]) for axis in self.axes])
+
+    def fit(self, X: Docs, Y: Labels, X_val: Docs | None = None, Y_val: Labels | None = None) -> NewsTagger:
+        """Fit the featurizer and heads on (X, Y); calibrate and tune thresholds on held-out documents."""
+        start = time.perf_counter()
+        strategy = self.threshold_strategy
+        if strategy == "validation" and X_val is None:
+            raise ValueError("threshold_strategy='validation' needs X_val and Y_val")
+        if strategy == "cv" and X_val is not None:  # cross-validate on everything labelled
+            X, Y = _concat_docs(X, X_val), {a: list(Y[a]) + list(Y_val[a]) for a in self.axes}
+            X_val = Y_val = None
+        self.featurizer_ = clone(self.featurizer) if self.featurizer is not None else Featurizer()
+        M = self.featurizer_.fit_transform(X)
+        featurized = time.perf_counter()
+        self._choose_labels(Y)
+        Yb = self._stack(Y)
+        self.coef_, self.intercept_ = self._fit_heads(M, Yb)
+        fitted = time.perf_counter()
+        if strategy == "validation":
+            held_scores, held_y = self._raw(self.featurizer_.transform(X_val)), self._stack(Y_val)
+        elif strategy == "cv":
+            held_scores, held_y = self._oof_scores(M, Yb), Yb
+        else:
+            held_scores, held_y = None, None
+        self._calibrate(held_scores, held_y, M, Yb)
+        end = time.perf_counter()
+        self.timings_ = {
+            "featurize": featurized - start,
+            "heads": fitted - featurized,
+            "thresholds": end - fitted,
+        }
+        self.fit_seconds_ = end - start
+        return self
+
+    def _oof_scores(self, M: sp.csr_matrix, Yb: np.ndarray) -> np.ndarray:
+        out = np.zeros(Yb.shape, dtype=np.float32)
+        folds = KFold(self.cv_folds, shuffle=True, random_state=self.random_state)
+        for train_idx, test_idx in folds.split(M):
+            coef, intercept = self._fit_heads(M[train_idx], Yb[train_idx])
+            out[test_idx] = M[test_idx] @ coef + intercept
+        return out
+
+    def _calibrate(self, scores: np.ndarray | None, y: np.ndarray | None, M: Any, Yb: np.ndarray) -> None:
+        n = Yb.shape[1]
+        self.platt_ = np.tile(np.array([[1.0, 0.0]], dtype=np.float64), (n, 1))
+        self.thresholds_ = np.full(n, self.default_threshold, dtype=np.float64)
+        self.threshold_source_ = ["default"] * n
+        if scores is None:  # fixed thresholds: calibrate on training scores
+            scores, y = self._raw(M), Yb
+        for j in range(n):
+            self.platt_[j] = fit_platt(scores[:, j].astype(np.float64), y[:, j])
+            if self.threshold_strategy == "fixed" or y[:, j].sum() < self.min_positives:
+                continue
+            probs = _sigmoid(self.platt_[j, 0] * scores[:, j] + self.platt_[j, 1])
+            self.thresholds_[j], _ = best_threshold(probs, y[:, j], self.threshold_floor)
+            self.threshold_source_[j] = "tuned"
+
+    # ------------------------------------------------------------------ predict
+
+    def _raw(self, M: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(M @ self.coef_) + self.intercept_
+
+    def _slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for axis in self.axes:
+            out[axis] = slice(start, start + len(self.labels_[axis]))
+            start += len(self.labels_[axis])
+        return out
+
+    def transform_docs(self, X: Docs) -> sp.csr_matrix:
+        """The shared feature matrix of ``X``."""
+        check_is_fitted(self, "coef_")
+        return self.featurizer_.transform(X)
+
+    def scores_from_features(self, M: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """Per axis, probabilities of shape (n_docs, n_labels) from a feature matrix."""
+        raw = self._raw(M)
+        probs = _sigmoid(raw * self.platt_[:, 0] + self.platt_[:, 1])
+        return {axis: probs[:, s] for axis, s in self._slices().items()}
+
+    def predict_scores(self, X: Docs) -> dict[str, np.ndarray]:
+        """Per axis, label probabilities of shape (n_docs, n_labels), columns in ``labels_[axis]`` order."""
+        return self.scores_from_features(self.transform_docs(X))
+
+    def thresholds(self, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+        """Per axis, the threshold of each label; ``overrides`` maps an axis or a label to a value."""
+        overrides = overrides or {}
+        out = {}
+        for axis, s in self._slices().items():
+            t = self.thresholds_[s].copy()
+            if axis in overrides:
+                t[:] = overrides[axis]
+            for j, label in enumerate(self.labels_[axis]):
+                if label in overrides:
+                    t[j] = overrides[label]
+            out[axis] = t
+        return out
+
+    def labels_from_scores(
+        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
+    ) -> dict[str, list[list[str]]]:
+        """Per axis, the predicted label list of each document."""
+        out: dict[str, list[list[str]]] = {}
+        for axis, t in self.thresholds(overrides).items():
+            probs = scores[axis]
+            hit = probs >= t
+            if self._per_axis(self.at_least_one, axis, False) and probs.shape[1]:
+                empty = ~hit.any(axis=1)
+                hit[empty, probs[empty].argmax(axis=1)] = True
+            names = self.labels_[axis]
+            out[axis] = [[names[j] for j in np.flatnonzero(row)] for row in hit]
+        return out
+
+    def predict_labels(
+        self, X: Docs, overrides: Mapping[str, float] | None = None
+    ) -> dict[str, list[list[str]]]:
+        """Per axis, the predicted label list of each document."""
+        return self.labels_from_scores(self.predict_scores(X), overrides)
+
+    # ------------------------------------------------------------------ explanations
+
+    def feature_names(self) -> np.ndarray:
+        """Names of the shared features."""
+        if not hasattr(self, "feature_names_"):
+            self.feature_names_ = self.featurizer_.get_feature_names_out()
+        return self.feature_names_
+
+    def top_terms(self, n: int = 15) -> dict[str, dict[str, list[tuple[str, float]]]]:
+        """Per axis and label, the ``n`` features with the largest positive weights."""
+        names = self.feature_names()
+        out: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        for axis, s in self._slices().items():
+            out[axis] = {}
+            for j, label in zip(range(s.start, s.stop), self.labels_[axis], strict=True):
+                col = self.coef_[:, j]
+                best = np.argsort(-col)[:n]
+                out[axis][label] = [(str(names[i]), round(float(col[i]), 4)) for i in best if col[i] > 0]
+        return out
+
+    def explain_features(
+        self, M: sp.csr_matrix, labels: Mapping[str, Sequence[Sequence[str]]], n: int = 5
+    ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """Per document, per axis, per given label: the features that pushed it most (weight x value)."""
+        names = self.feature_names()
+        index = {
+            axis: {lab: s.start + j for j, lab in enumerate(self.labels_[axis])}
+            for axis, s in self._slices().items()
+        }
+        out = []
+        M = M.tocsr()
+        for i in range(M.shape[0]):
+            row = M.getrow(i)
+            doc: dict[str, dict[str, list[tuple[str, float]]]] = {}
+            for axis in self.axes:
+                doc[axis] = {}
+                for label in labels[axis][i]:
+                    contrib = row.data * self.coef_[row.indices, index[axis][label]]
+                    best = np.argsort(-contrib)[:n]
+                    doc[axis][label] = [
+                        (str(names[row.indices[k]]), round(float(contrib[k]), 4))
+                        for k in best
+                        if contrib[k] > 0
+                    ]
+            out.append(doc)
+        return out
+
+    def explain(self, X: Docs, n: int = 5) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """Per document, the terms that pushed each predicted label most."""
+        M = self.transform_docs(X)
+        labels = self.labels_from_scores(self.scores_from_features(M))
+        return self.explain_features(M, labels, n)
+
+    # ------------------------------------------------------------------ description
+
+    def describe(self) -> dict[str, Any]:
+        """Labels, thresholds and sizes, for reports and the pyfunc metadata."""
+        check_is_fitted(self, "coef_")
+        th = self.thresholds()
+        return {
+            "axes": list(self.axes),
+            "labels": {a: list(v) for a, v in self.labels_.items()},
+            "dropped_labels": self.dropped_labels_,
+            "thresholds": {a: dict(zip(self.labels_[a], map(float, th[a]), strict=True)) for a in self.axes},
+            "n_features": int(self.coef_.shape[0]),
+        }
+
+
+def _concat_docs(a: Docs, b: Docs) -> Docs:
+    if hasattr(a, "columns"):
+        import pandas as pd
+
+        return pd.concat([a, b], ignore_index=True)
+    return list(a) + list(b)
+
+
+def tagger_from_config(cfg: Any) -> NewsTagger:
+    """A NewsTagger set up from a whole ``Config``."""
+    from pipeline.features import featurizer_from_config
+
+    m, t = cfg.model, cfg.thresholds
+    return NewsTagger(
+        featurizer=featurizer_from_config(cfg.features),
+        axes=tuple(cfg.axes),
+        classifier=m.classifier,
+        C=m.C,
+        class_weight=m.class_weight,
+        max_iter=m.max_iter,
+        min_support={a: ax.min_support for a, ax in cfg.axes.items()},
+        at_least_one={a: ax.at_least_one for a, ax in cfg.axes.items()},
+        threshold_strategy=t.strategy,
+        cv_folds=t.cv_folds,
+        default_threshold=t.default,
+        threshold_floor=t.floor,
+        min_positives=t.min_positives,
+        n_jobs=m.n_jobs,
+        random_state=cfg.split.seed,
+    )

@@ -1,0 +1,64 @@
+"""The MLflow pyfunc adapter around the tagger (logged as "models from code").
+
+MLflow executes this file when it loads the model; the tagger itself is a joblib file among the model's
+artifacts, checked against the sha256 recorded at training time before it is unpickled.
+
+Input: a DataFrame with a ``text`` column and an optional ``title`` column (a list of strings is accepted
+too). Output: one row per input row, one list column per axis, and ``scores`` as a JSON object
+``{axis: {label: probability}}`` encoded as a string (a fixed, schema-stable column for REST and Spark).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import set_model
+
+from pipeline.loading import load_verified
+
+
+class NewsTaggerModel(mlflow.pyfunc.PythonModel):
+    """Thin adapter: DataFrame in, labels and scores out."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the tagger after checking its sha256."""
+        config = context.model_config or {}
+        self.tagger = load_verified(context.artifacts["tagger"], config.get("tagger_sha256"))
+
+    def predict(self, context, model_input, params=None):
+        """Labels per axis and scores for every input row (same row count and order)."""
+        frame = _as_frame(model_input)
+        scores = self.tagger.predict_scores(frame)
+        labels = self.tagger.labels_from_scores(scores)
+        out = pd.DataFrame({axis: labels[axis] for axis in self.tagger.axes}, index=frame.index)
+        names = self.tagger.labels_
+        out["scores"] = [
+            json.dumps(
+                {
+                    a: {lab: round(float(p), 6) for lab, p in zip(names[a], scores[a][i], strict=True)}
+                    for a in names
+                }
+            )
+            for i in range(len(frame))
+        ]
+        return out.reset_index(drop=True)
+
+
+def _as_frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        if "text" not in model_input.columns:
+            if model_input.shape[1] == 1:
+                return pd.DataFrame({"text": model_input.iloc[:, 0].astype(str)})
+            raise ValueError("the input DataFrame needs a 'text' column")
+        return model_input
+    if isinstance(model_input, pd.Series):
+        return pd.DataFrame({"text": model_input.astype(str)})
+    if isinstance(model_input, dict):
+        return pd.DataFrame(model_input)
+    return pd.DataFrame({"text": [str(t) for t in model_input]})
+
+
+set_model(NewsTaggerModel())

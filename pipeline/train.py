@@ -1,0 +1,329 @@
+"""The training stage: prepare -> fit -> thresholds -> evaluate -> log -> register/promote -> export."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import Config
+
+STAGES = ("prepare", "fit", "thresholds", "evaluate", "log", "register", "export")
+
+
+class Stages:
+    """Prints one progress line per stage with its wall time."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.times: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def restart(self) -> None:
+        """Start timing the next stage now."""
+        self._t = time.perf_counter()
+
+    def done(self, stage: str, detail: str = "") -> None:
+        now = time.perf_counter()
+        self.times[stage] = round(now - self._t, 3)
+        self._t = now
+        n = STAGES.index(stage) + 1 if stage in STAGES else 0
+        self.say(f"[{n}/{len(STAGES)}] {stage:<10} {self.times[stage]:6.1f}s  {detail}".rstrip())
+
+
+def split_frame(ds: Any) -> tuple[Any, dict[str, list[list[str]]]]:
+    """(documents DataFrame with id/title/text, gold labels per axis) of one stored split."""
+    frame = ds.to_pandas()
+    axes = [c for c in frame.columns if c not in ("id", "title", "text", "date", "split")]
+    gold = {axis: [list(v) for v in frame[axis]] for axis in axes}
+    return frame[["id", "title", "text"]], gold
+
+
+def run_name(cfg: Config) -> str:
+    """A readable run name: config, key settings, short config hash."""
+    w = cfg.features.word
+    parts = [cfg.name, cfg.model.classifier, f"C{cfg.model.C:g}", f"ng{w.ngram_range[0]}{w.ngram_range[1]}"]
+    if w.max_features:
+        parts.append(f"mf{w.max_features // 1000}k" if w.max_features >= 1000 else f"mf{w.max_features}")
+    if cfg.features.gazetteer.enabled:
+        parts.append("gaz")
+    return "-".join(parts) + f"-{cfg.fingerprint()[:6]}"
+
+
+def evaluate_split(tagger: Any, frame: Any, gold: Mapping[str, list[list[str]]]) -> tuple[dict, dict]:
+    """(report, probabilities per axis) of the tagger on one split."""
+    from pipeline.evaluate import evaluation_report
+
+    scores = tagger.predict_scores(frame)
+    pred = tagger.labels_from_scores(scores)
+    return evaluation_report(gold, pred, tagger.labels_), scores
+
+
+def write_figures(
+    out: Path, tagger: Any, report: dict, gold: Mapping[str, list[list[str]]], scores: Mapping[str, Any]
+) -> list[Path]:
+    """The PNG figures of a test report: per-label F1, PR curves, label co-occurrence."""
+    from pipeline.evaluate import plot_cooccurrence, plot_per_label_f1, plot_pr_curves
+
+    paths = []
+    th = tagger.thresholds()
+    for axis in tagger.axes:
+        labels = tagger.labels_[axis]
+        paths.append(plot_per_label_f1(report, axis, out / f"{axis}_per_label_f1.png"))
+        paths.append(
+            plot_pr_curves(
+                gold[axis],
+                scores[axis],
+                labels,
+                out / f"{axis}_pr_curves.png",
+                dict(zip(labels, th[axis], strict=True)),
+            )
+        )
+        paths.append(plot_cooccurrence(gold[axis], labels, out / f"{axis}_cooccurrence.png"))
+    return paths
+
+
+def run_note(
+    cfg: Config, reports: Mapping[str, dict], sizes: Mapping[str, int], seconds: float, decision: str
+) -> str:
+    """The run's markdown description: scores per axis and split, data sizes, time, registry decision."""
+    lines = [
+        f"**{cfg.name}**: {cfg.description}".rstrip(),
+        "",
+        "| axis | validation micro-F1 | validation macro-F1 | test micro-F1 | test macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for axis in cfg.axes:
+        v, t = reports["validation"]["axes"][axis], reports["test"]["axes"][axis]
+        lines.append(
+            f"| {axis} | {v['micro_f1']:.4f} | {v['macro_f1']:.4f} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} |"
+        )
+    lines += [
+        "",
+        f"Documents: train {sizes['train']:,}, validation {sizes['validation']:,}, test {sizes['test']:,}. "
+        f"Training time {seconds:.1f} s.",
+        "",
+        f"Registry: {decision}",
+    ]
+    return "\n".join(lines)
+
+
+def train(
+    cfg: Config,
+    config_path: str = "",
+    overrides: list[str] | None = None,
+    tracking_uri: str | None = None,
+    register: bool = True,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
+    from pipeline.evaluate import metric_items
+    from pipeline.model import tagger_from_config
+    from pipeline.prepare import load_prepared, prepare
+
+    stages = Stages(say)
+    prepared = prepare(cfg, say=say)
+    data = load_prepared(prepared.path)
+    frames = {split: split_frame(data[split]) for split in ("train", "validation", "test")}
+    sizes = {split: len(frames[split][0]) for split in frames}
+    stages.done(
+        "prepare",
+        f"{prepared.path} ({'reused' if prepared.reused else 'built'}): "
+        + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
+    )
+
+    tagger = tagger_from_config(cfg)
+    (xt, yt), (xv, yv) = frames["train"], frames["validation"]
+    tagger.fit(xt, yt, xv, yv)
+    labels = ", ".join(f"{a} {len(v)} labels" for a, v in tagger.labels_.items())
+    stages.say(
+        f"[2/{len(STAGES)}] fit        {tagger.timings_['featurize'] + tagger.timings_['heads']:6.1f}s  {tagger.coef_.shape[0]:,} features, {labels}"
+    )
+    tuned = sum(s == "tuned" for s in tagger.threshold_source_)
+    stages.say(
+        f"[3/{len(STAGES)}] thresholds {tagger.timings_['thresholds']:6.1f}s  {tuned}/{len(tagger.threshold_source_)} labels tuned ({cfg.thresholds.strategy})"
+    )
+    stages.times["fit"] = round(tagger.timings_["featurize"] + tagger.timings_["heads"], 3)
+    stages.times["thresholds"] = round(tagger.timings_["thresholds"], 3)
+    stages.restart()
+
+    reports, scores = {}, {}
+    for split in ("validation", "test"):
+        reports[split], scores[split] = evaluate_split(tagger, *frames[split])
+    metrics: dict[str, float] = {}
+    for split, rep in reports.items():
+        metrics.update(metric_items(rep, split))
+    fit_seconds = stages.times["fit"] + stages.times["thresholds"]
+    headline = ", ".join(f"{a} micro-F1 {reports['test']['axes'][a]['micro_f1']:.4f}" for a in cfg.axes)
+    stages.done("evaluate", f"test: {headline}")
+
+    result = _log_and_register(
+        cfg,
+        config_path,
+        overrides or [],
+        tracking_uri,
+        register,
+        prepared,
+        data,
+        frames,
+        tagger,
+        reports,
+        scores,
+        metrics,
+        sizes,
+        fit_seconds,
+        stages,
+        say,
+    )
+    result.update(
+        {"metrics": metrics, "reports": reports, "stage_seconds": stages.times, "train_seconds": fit_seconds}
+    )
+    return result
+
+
+def _log_and_register(
+    cfg,
+    config_path,
+    overrides,
+    uri,
+    register,
+    prepared,
+    data,
+    frames,
+    tagger,
+    reports,
+    scores,
+    metrics,
+    sizes,
+    fit_seconds,
+    stages,
+    say,
+):
+    import mlflow
+
+    from pipeline import tracking
+    from pipeline.evaluate import report_markdown, top_terms_markdown
+
+    store = tracking.setup_tracking(uri)
+    exp_id = tracking.ensure_experiment(cfg.tracking.experiment, _experiment_note(cfg))
+    result: dict[str, Any] = {"tracking_uri": store, "experiment_id": exp_id}
+    with mlflow.start_run(run_name=run_name(cfg)) as run, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        result["run_id"] = run.info.run_id
+        digests = tracking.log_datasets(data, str(prepared.path), cfg.name)
+        mlflow.set_tags(tracking.run_tags(config_path, prepared.fingerprint, digests["test"]))
+        if overrides:
+            mlflow.set_tag("newstag.overrides", " ".join(overrides))
+        tracking.log_params(cfg.flat())
+        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(
+            {
+                "time/train_seconds": fit_seconds,
+                "data/train_docs": sizes["train"],
+                "data/validation_docs": sizes["validation"],
+                "data/test_docs": sizes["test"],
+                "model/n_features": tagger.coef_.shape[0],
+            }
+        )
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        for split, rep in reports.items():
+            (out / f"{split}_report.json").write_text(json.dumps(rep, indent=2))
+            (out / f"{split}_report.md").write_text(report_markdown(rep, f"{cfg.name}: {split}"))
+        (out / "data_report.json").write_text(json.dumps(prepared.report, indent=2, ensure_ascii=False))
+        top = tagger.top_terms(15)
+        (out / "top_terms.json").write_text(json.dumps(top, indent=2))
+        (out / "top_terms.md").write_text(top_terms_markdown(top))
+        (out / "thresholds.json").write_text(json.dumps(tagger.describe(), indent=2))
+        figures = write_figures(out / "figures", tagger, reports["test"], frames["test"][1], scores["test"])
+        for path in sorted(out.iterdir()):
+            if path.is_file():
+                mlflow.log_artifact(
+                    str(path),
+                    artifact_path="reports"
+                    if path.suffix in (".json", ".md") and path.name != "config.yaml"
+                    else None,
+                )
+        for fig in figures:
+            mlflow.log_artifact(str(fig), artifact_path="figures")
+        example = frames["test"][0][["text", "title"]].head(2).reset_index(drop=True)
+        logged = tracking.log_tagger(tagger, example, tagger.describe()) if cfg.tracking.log_model else None
+        stages.done("log", f"run {run.info.run_id} in {store}")
+        decision = "not registered (--no-register)"
+        if logged and register:
+            tracking.ensure_registered_model(cfg.tracking.registered_model, _model_note(cfg))
+            promo = tracking.register_and_promote(
+                cfg.tracking.registered_model,
+                logged.model_uri,
+                run.info.run_id,
+                metrics,
+                cfg.tracking.promotion_metrics,
+                digests["test"],
+                lambda uri: _rescore(uri, store, frames["test"]),
+            )
+            decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
+            result["registry"] = promo.__dict__
+            stages.done("register", decision)
+            say(f"registry decision: {decision}")
+            export = tracking.export_model(
+                logged.model_uri, promo.name, promo.version, promo.promoted, cfg.tracking.export_dir
+            )
+            result["export_path"] = str(export)
+            stages.done("export", str(export))
+        mlflow.set_tag("mlflow.note.content", run_note(cfg, reports, sizes, fit_seconds, decision))
+        result["decision"] = decision
+        if logged:
+            result["model_uri"] = logged.model_uri
+            result["model_sha256"] = logged.sha256
+    return result
+
+
+def _rescore(model_uri: str, store: str, test: tuple[Any, dict[str, list[list[str]]]]) -> dict[str, float]:
+    """The champion's test metrics recomputed on this run's test split."""
+    from pipeline.evaluate import metric_items
+    from pipeline.loading import load_tagger
+
+    champion, _ = load_tagger(model_uri, store)
+    frame, gold = test
+    if set(champion.axes) - set(gold):
+        return {}
+    report, _ = evaluate_split(champion, frame, {a: gold[a] for a in champion.axes})
+    return metric_items(report, "test")
+
+
+def _experiment_note(cfg: Config) -> str:
+    return (
+        f"newstag experiments for `{cfg.name}`: {cfg.description}\n\n"
+        f"Axes: {', '.join(cfg.axes)}. Each run logs the resolved config, validation and test metrics "
+        "(`<split>/<axis>/<metric>`), reports, figures, dataset digests and the model; the registry keeps "
+        f"`{cfg.tracking.registered_model}@champion` on the best test {' + '.join(cfg.tracking.promotion_metrics)}."
+    )
+
+
+def _model_note(cfg: Config) -> str:
+    return (
+        f"newstag tagger ({', '.join(cfg.axes)}) trained with `{cfg.name}`. Input: a DataFrame with `text` and "
+        "optional `title`; output: one label list per axis and `scores` (JSON). Alias `champion` is the version "
+        f"with the best test {' + '.join(cfg.tracking.promotion_metrics)}; `challenger` is a newer version that "
+        "did not beat it."
+    )
+
+
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
+    """Human lines for the CLI."""
+    lines = [f"run {result.get('run_id', '-')} ({result.get('tracking_uri', '')})"]
+    for split in ("validation", "test"):
+        for axis, m in result["reports"][split]["axes"].items():
+            lines.append(
+                f"  {split:<10} {axis:<8} micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+                f"P {m['micro_precision']:.4f}  R {m['micro_recall']:.4f}"
+            )
+    lines.append(f"  train time {result['train_seconds']:.1f} s")
+    lines.append(f"  registry: {result.get('decision', '-')}")
+    if result.get("export_path"):
+        lines.append(f"  exported to {result['export_path']}")
+    return lines
