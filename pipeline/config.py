@@ -105,7 +105,8 @@ class GazetteerFeatures(Strict):
     include_countries: bool = True
     title_weight: float = Field(2.0, ge=0.0)
     min_city_population: int = Field(100_000, ge=0)
-    weight: float = Field(1.0, ge=0.0, description="scale of the gazetteer block against the text blocks")
+    weight: float = Field(0.3, ge=0.0, description="scale of the gazetteer block against the text blocks")
+    axes: list[str] = Field(["regions"], description="axes whose heads see the gazetteer block")
 
 
 class FeaturesConfig(Strict):

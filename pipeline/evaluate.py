@@ -582,3 +582,90 @@ def plot_confusion_single(
     ax.set_ylabel("gold label")
     ax.set_title(f"Confusion matrix: {len(pairs)} documents, accuracy {accuracy:.3f}")
     return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- the evaluate command
+
+
+def _gold_from_file(
+    path: str, axes: Sequence[str], id_field: str, title_field: str, text_field: str
+) -> tuple[Any, dict[str, list[list[str]]], list[Any]]:
+    """(documents, gold labels per axis present in the file, read issues) of a labelled file."""
+    import pandas as pd
+
+    from pipeline.config import CorpusConfig
+    from pipeline.corpora import CorpusError, iter_rows, row_to_record
+
+    cfg = CorpusConfig(
+        format="jsonl",
+        id_field=id_field,
+        title_field=title_field,
+        text_field=text_field,
+        label_fields={a: a for a in axes},
+    )
+    issues: list[Any] = []
+    records, present = [], set()
+    for line, row in iter_rows(path):
+        if not isinstance(row, dict):
+            issues.append(row)
+            continue
+        present.update(a for a in axes if a in row)
+        rec = row_to_record(row, line, str(path), cfg, issues)
+        if rec is not None:
+            records.append(rec)
+    if not records:
+        raise CorpusError(f"{path}: no readable labelled documents")
+    found = [a for a in axes if a in present]
+    if not found:
+        raise CorpusError(f"{path}: no gold label column; expected one of {', '.join(axes)}")
+    frame = pd.DataFrame(
+        {
+            "id": [r.id for r in records],
+            "title": [r.title for r in records],
+            "text": [r.text for r in records],
+        }
+    )
+    gold = {a: [r.labels.get(a, []) for r in records] for a in found}
+    return frame, gold, issues
+
+
+def evaluate_command(
+    model_uri: str,
+    input_path: str | None = None,
+    config_path: str | None = None,
+    overrides: list[str] | None = None,
+    split: str | None = None,
+    tracking_uri: str | None = None,
+    id_field: str = "id",
+    title_field: str = "title",
+    text_field: str = "text",
+    say: Any = print,
+) -> dict[str, Any]:
+    """The DESIGN §3 report of a model on a labelled file or on a split of a prepared config."""
+    from pipeline.loading import load_tagger
+
+    tagger, _ = load_tagger(model_uri, tracking_uri)
+    issues: list[Any] = []
+    if input_path:
+        frame, gold, issues = _gold_from_file(input_path, tagger.axes, id_field, title_field, text_field)
+        source = {"input": str(input_path)}
+    else:
+        from pipeline.config import load_config
+        from pipeline.prepare import load_prepared, prepare
+        from pipeline.train import split_frame
+
+        cfg = load_config(config_path, overrides)
+        prepared = prepare(cfg, say=say)
+        frame, gold_all = split_frame(load_prepared(prepared.path)[split])
+        gold = {a: gold_all[a] for a in tagger.axes if a in gold_all}
+        if not gold:
+            raise ValueError(
+                f"{config_path}: none of the model's axes ({', '.join(tagger.axes)}) is in this corpus"
+            )
+        source = {"config": str(config_path), "split": split}
+    pred = tagger.predict_labels(frame)
+    report = evaluation_report(gold, {a: pred[a] for a in gold}, {a: tagger.labels_[a] for a in gold})
+    report.update({"model": model_uri, **source})
+    if issues:
+        report["rejected"] = [i.to_dict() for i in issues]
+    return report

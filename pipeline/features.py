@@ -170,6 +170,11 @@ class Featurizer(BaseEstimator, TransformerMixin):
             raise ValueError("every feature block is disabled")
         self.blocks_ = blocks
         self.n_features_out_ = sum(m.shape[1] for m in mats)
+        starts = np.cumsum([0] + [m.shape[1] for m in mats])
+        self.block_slices_ = {
+            name: slice(int(a), int(b))
+            for (name, _), a, b in zip(blocks, starts[:-1], starts[1:], strict=True)
+        }
         return sp.hstack(mats, format="csr", dtype=np.float32)
 
     def _gazetteer_matrix(self, vec: Any, titles: list[str], texts: list[str]) -> sp.csr_matrix:

@@ -3,8 +3,9 @@
 Each label is a binary linear model (a linear SVM or a logistic regression) on the shared features; its
 raw score is turned into a probability by a sigmoid fitted on held-out scores (Platt scaling), and a
 per-label threshold on that probability is tuned to maximise F1 on held-out documents. Held-out means
-the validation split (``threshold_strategy="validation"``) or out-of-fold scores on train + validation
-(``"cv"``, then the heads are refitted on all of it). After fitting, all heads live in one coefficient
+the validation split (``threshold_strategy="validation"``) or out-of-fold scores of a k-fold split of the
+training documents (``"cv"``: more positives per label, the validation split stays unseen; with
+``cv_use_validation=True`` it is folded in as well). After fitting, all heads live in one coefficient
 matrix, so scoring a batch is one sparse product.
 """
 
@@ -96,6 +97,8 @@ class NewsTagger(BaseEstimator):
         min_positives: int = 3,
         n_jobs: int = 2,
         random_state: int = 0,
+        axis_blocks: Mapping[str, Sequence[str]] | None = None,
+        cv_use_validation: bool = False,
     ) -> None:
         self.featurizer = featurizer
         self.axes = axes
@@ -112,6 +115,8 @@ class NewsTagger(BaseEstimator):
         self.min_positives = min_positives
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.axis_blocks = axis_blocks
+        self.cv_use_validation = cv_use_validation
 
     # ------------------------------------------------------------------ helpers
 
@@ -127,15 +132,39 @@ class NewsTagger(BaseEstimator):
             return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
         raise ValueError(f"unknown classifier {self.classifier!r}: use linear_svc or logreg")
 
+    def _columns(self) -> dict[str, np.ndarray | None]:
+        """Per axis, the feature columns its heads see (None: all)."""
+        out: dict[str, np.ndarray | None] = {}
+        slices = getattr(self.featurizer_, "block_slices_", {})
+        for axis in self.axes:
+            blocks = (self.axis_blocks or {}).get(axis)
+            if blocks is None or set(blocks) >= set(slices):
+                out[axis] = None
+            else:
+                out[axis] = np.concatenate(
+                    [np.arange(slices[b].start, slices[b].stop) for b in blocks if b in slices]
+                )
+        return out
+
     def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y."""
+        owner = [axis for axis in self.axes for _ in self.labels_[axis]]
+        views = {
+            axis: (X, cols) if cols is None else (X[:, cols], cols) for axis, cols in self._columns().items()
+        }
 
         def one(j: int) -> tuple[np.ndarray, float]:
             y = Y[:, j]
+            coef = np.zeros(X.shape[1], dtype=np.float32)
             if y.min() == y.max():  # a label every or no training document has
-                return np.zeros(X.shape[1], dtype=np.float32), (10.0 if y[0] else -10.0)
-            est = clone(self._base()).fit(X, y)
-            return est.coef_.ravel().astype(np.float32), float(est.intercept_[0])
+                return coef, (10.0 if y[0] else -10.0)
+            Xa, cols = views[owner[j]]
+            est = clone(self._base()).fit(Xa, y)
+            if cols is None:
+                coef[:] = est.coef_.ravel()
+            else:
+                coef[cols] = est.coef_.ravel()
+            return coef, float(est.intercept_[0])
 
         # liblinear releases the GIL, so threads share X without copies
         heads = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(one)(j) for j in range(Y.shape[1]))
@@ -174,7 +203,7 @@ class NewsTagger(BaseEstimator):
         strategy = self.threshold_strategy
         if strategy == "validation" and X_val is None:
             raise ValueError("threshold_strategy='validation' needs X_val and Y_val")
-        if strategy == "cv" and X_val is not None:  # cross-validate on everything labelled
+        if strategy == "cv" and X_val is not None and self.cv_use_validation:
             X, Y = _concat_docs(X, X_val), {a: list(Y[a]) + list(Y_val[a]) for a in self.axes}
             X_val = Y_val = None
         self.featurizer_ = clone(self.featurizer) if self.featurizer is not None else Featurizer()
@@ -382,4 +411,12 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         min_positives=t.min_positives,
         n_jobs=m.n_jobs,
         random_state=cfg.split.seed,
+        axis_blocks=_axis_blocks(cfg),
     )
+
+
+def _axis_blocks(cfg: Any) -> dict[str, list[str]]:
+    """Per axis, the feature blocks its heads see: text blocks for all, the gazetteer for its axes only."""
+    text = ["word", "char"]
+    gaz = cfg.features.gazetteer
+    return {axis: text + (["gaz"] if gaz.enabled and axis in gaz.axes else []) for axis in cfg.axes}

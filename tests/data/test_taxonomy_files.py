@@ -25,7 +25,8 @@ REGIONS_FILE = TAXONOMY_DIR / "regions.yaml"
 THEMES_FILE = TAXONOMY_DIR / "themes.yaml"
 
 EXPECTED_REGIONS = {"Africa", "Asia-Pacific", "Europe", "Latin America", "Middle East", "North America"}
-ISO_CODES = {c.alpha_2 for c in pycountry.countries}
+# XK (Kosovo) is a user-assigned code, used by the EU, the IMF and the gazetteer; it belongs in the map too.
+ISO_CODES = {c.alpha_2 for c in pycountry.countries} | {"XK"}
 MIN_THEME_TRAIN_DOCS = 20
 N_APTEMOD_TOPICS = 90
 

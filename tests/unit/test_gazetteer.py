@@ -1,0 +1,304 @@
+"""Behaviour of the gazetteer and its feature block, on sentences written for these tests."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from pipeline.gazetteer import KINDS, TITLE_SEP, Gazetteer, GazetteerVectorizer, combine
+
+REGIONS = ("Africa", "Asia-Pacific", "Europe", "Latin America", "Middle East", "North America")
+
+# A small hand-written mapping; the real one comes from configs/taxonomy/regions.yaml.
+COUNTRY_TO_REGION = {
+    "NG": "Africa",
+    "KE": "Africa",
+    "ET": "Africa",
+    "AU": "Asia-Pacific",
+    "VN": "Asia-Pacific",
+    "KZ": "Asia-Pacific",
+    "BD": "Asia-Pacific",
+    "UA": "Europe",
+    "RU": "Europe",
+    "GB": "Europe",
+    "FR": "Europe",
+    "VE": "Latin America",
+    "BR": "Latin America",
+    "CO": "Latin America",
+    "MX": "Latin America",
+    "YE": "Middle East",
+    "AE": "Middle East",
+    "IR": "Middle East",
+    "SA": "Middle East",
+    "TR": "Middle East",
+    "US": "North America",
+    "CA": "North America",
+}
+
+TAXONOMY = Path(__file__).resolve().parents[2] / "configs" / "taxonomy" / "regions.yaml"
+
+
+@pytest.fixture(scope="module")
+def gaz() -> Gazetteer:
+    g = Gazetteer()
+    g.find("warm up")  # build the shared index once for the module
+    return g
+
+
+def countries(g: Gazetteer, text: str) -> set[str]:
+    return set(g.country_counts(text))
+
+
+def fitted(**params: object) -> GazetteerVectorizer:
+    params.setdefault("country_to_region", COUNTRY_TO_REGION)
+    params.setdefault("regions", REGIONS)
+    return GazetteerVectorizer(**params).fit()
+
+
+def dense_row(vec: GazetteerVectorizer, doc: object) -> dict[str, float]:
+    row = vec.transform([doc]).toarray()[0]
+    names = vec.get_feature_names_out()
+    return {str(n): float(v) for n, v in zip(names, row, strict=True) if v}
+
+
+# --------------------------------------------------------------------------------------------- Gazetteer
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ukraine's forces near Kyiv dug in overnight.", {"UA"}),
+        ("Houthis in Yemen fired drones at a tanker.", {"YE"}),
+        ("Morning traffic in Lagos crawled after the rain.", {"NG"}),
+        ("Students led protests in Caracas on Sunday.", {"VE"}),
+        ("Canberra announced a new visa scheme.", {"AU"}),
+        ("A Kazakh wheat trader said prices were firm.", {"KZ"}),
+        ("Vietnamese exporters shipped more coffee.", {"VN"}),
+        ("Floods in Bangladesh cut rice output.", {"BD"}),
+        ("The Emirati minister met investors.", {"AE"}),
+        ("Officials in Hanoi approved the budget.", {"VN"}),
+        ("A tech hub is growing in Nairobi.", {"KE"}),
+        ("Leaders gathered in Addis Ababa.", {"ET"}),
+        ("São Paulo shares rose.", {"BR"}),
+        ("Sao Paulo shares rose.", {"BR"}),
+        ("Bogotá raised its fuel tax.", {"CO"}),
+        ("Bogota raised its fuel tax.", {"CO"}),
+        ("Talks resumed in Tehran.", {"IR"}),
+        ("Riyadh cut its oil output.", {"SA"}),
+        ("Ankara summoned the envoy.", {"TR"}),
+        ("Mexico City imposed water limits.", {"MX"}),
+    ],
+)
+def test_modern_places_map_to_their_country(gaz: Gazetteer, text: str, expected: set[str]) -> None:
+    assert countries(gaz, text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "of",
+        "nice weather for a turkey dinner",
+        "Nice weather again today.",
+        "Split the bill and read the mobile app.",
+        "The EU, NATO and the UN met in a hotel.",
+        "Growth across Latin America slowed.",
+        "Ships crossed the South China Sea.",
+    ],
+)
+def test_words_and_regions_that_are_not_countries(gaz: Gazetteer, text: str) -> None:
+    assert gaz.find(text) == []
+    assert gaz.country_counts(text) == {}
+
+
+def test_matching_is_case_sensitive_except_in_all_caps(gaz: Gazetteer) -> None:
+    assert countries(gaz, "Turkey raised rates.") == {"TR"}
+    assert countries(gaz, "we ate turkey.") == set()
+    assert countries(gaz, "TURKEY RAISES RATES") == {"TR"}
+    assert countries(gaz, "NAIROBI SEES GROWTH") == {"KE"}
+    assert countries(gaz, "MOBILE PHONE SALES RISE") == set()
+
+
+def test_longest_name_wins_and_compounds_split(gaz: Gazetteer) -> None:
+    assert countries(gaz, "Papua New Guinea signed a deal.") == {"PG"}
+    assert countries(gaz, "Voters in Guinea-Bissau went to the polls.") == {"GW"}
+    assert countries(gaz, "Iran-backed groups and a U.S.-led coalition.") == {"IR", "US"}
+    assert countries(gaz, "The Democratic Republic of the Congo and Côte d’Ivoire.") == {"CD", "CI"}
+    assert countries(gaz, "British Columbia had wildfires.") == {"CA"}
+
+
+def test_find_reports_surface_code_and_kind(gaz: Gazetteer) -> None:
+    hits = gaz.find("Iranians in Tehran watched the Kremlin and Iran's rivals.")
+    assert hits == [
+        ("Iranians", "IR", "demonym"),
+        ("Tehran", "IR", "capital"),
+        ("Kremlin", "RU", "other"),
+        ("Iran", "IR", "country"),
+    ]
+    assert all(kind in KINDS for _, _, kind in hits)
+
+
+def test_country_counts_adds_up_mentions(gaz: Gazetteer) -> None:
+    text = "Iran said Iranian ships left Tehran. The UK and Britain's allies watched."
+    assert gaz.country_counts(text) == {"IR": 3, "GB": 2}
+
+
+def test_options_drop_places_and_demonyms() -> None:
+    text = "Iranians in Tehran, Texas and Iran."
+    countries_only = Gazetteer(include_cities=False, include_subdivisions=False)
+    assert countries_only.find(text) == [("Iranians", "IR", "demonym"), ("Iran", "IR", "country")]
+    with_states = Gazetteer(include_cities=False, include_subdivisions=True, include_demonyms=False)
+    assert with_states.country_counts(text) == {"IR": 2, "US": 1}  # Tehran is also a province
+    bare = Gazetteer(include_cities=False, include_subdivisions=False, include_demonyms=False)
+    assert bare.country_counts(text) == {"IR": 1}
+
+
+def test_index_is_shared_per_parameter_set(gaz: Gazetteer) -> None:
+    assert Gazetteer()._index is gaz._index
+    assert Gazetteer(include_cities=False)._index is not gaz._index
+    stats = gaz.stats
+    assert stats["countries"] >= 240
+    assert stats["by_kind_city"] > 1000
+    assert stats["by_kind_demonym"] > 200
+
+
+def test_gazetteer_pickles_without_its_index(gaz: Gazetteer) -> None:
+    blob = pickle.dumps(gaz)
+    assert len(blob) < 1000
+    assert pickle.loads(blob).find("Canberra") == [("Canberra", "AU", "capital")]
+
+
+def test_twenty_megabyte_text_completes(gaz: Gazetteer) -> None:
+    chunk = "the committee talked about prices and wages for a long while, " * 15 + "then Nairobi replied. "
+    n = 20_000_000 // len(chunk) + 1
+    text = chunk * n
+    assert len(text) >= 20_000_000
+    assert gaz.country_counts(text) == {"KE": n}
+
+
+def test_long_runs_of_capitals_complete(gaz: Gazetteer) -> None:
+    text = "Aa-Bb-Cc Dd " * 20_000 + "A " * 50_000 + "NEW SOUTH UNITED " * 20_000 + "Kenya"
+    assert gaz.country_counts(text) == {"KE": 1}
+
+
+# ------------------------------------------------------------------------------------ GazetteerVectorizer
+
+
+def test_regions_then_countries_columns() -> None:
+    vec = fitted(include_countries=True)
+    names = list(vec.get_feature_names_out())
+    assert names[:6] == [f"region={r}" for r in REGIONS]
+    assert names[6:] == sorted(names[6:])
+    assert "country=UA" in names and "country=US" in names
+
+
+def test_regions_of_modern_places() -> None:
+    vec = fitted(mode="binary")
+    assert dense_row(vec, "Ankara summoned the envoy.") == {"region=Middle East": 1.0}
+    assert dense_row(vec, "Mexico City imposed water limits.") == {"region=Latin America": 1.0}
+    assert dense_row(vec, "Houthis fired on ships.") == {"region=Middle East": 1.0}
+    assert dense_row(vec, "a quiet day") == {}
+
+
+def test_modes() -> None:
+    doc = "Kyiv and Kyiv and Moscow, then Lagos."
+    assert dense_row(fitted(mode="log"), doc) == pytest.approx(
+        {"region=Europe": np.log1p(3.0), "region=Africa": np.log1p(1.0)}, rel=1e-6
+    )
+    assert dense_row(fitted(mode="binary"), doc) == {"region=Europe": 1.0, "region=Africa": 1.0}
+    share = dense_row(fitted(mode="share", include_countries=True), doc)
+    assert share["region=Europe"] == pytest.approx(0.75)
+    assert share["region=Africa"] == pytest.approx(0.25)
+    assert share["country=UA"] == pytest.approx(0.5)
+    assert share["country=RU"] == pytest.approx(0.25)
+
+
+def test_title_weight_for_pairs_and_combined_strings() -> None:
+    vec = fitted(mode="share", title_weight=3.0)
+    expected = {"region=Africa": 0.75, "region=Europe": 0.25}
+    assert dense_row(vec, ("Lagos", "Talks with Kyiv.")) == pytest.approx(expected)
+    assert dense_row(vec, combine("Lagos", "Talks with Kyiv.")) == pytest.approx(expected)
+    assert combine("", "body only") == "body only"
+    assert TITLE_SEP in combine("t", "b")
+    unweighted = fitted(mode="share", title_weight=1.0)
+    assert dense_row(unweighted, ("Lagos", "Talks with Kyiv.")) == pytest.approx(
+        {"region=Africa": 0.5, "region=Europe": 0.5}
+    )
+
+
+def test_countries_without_region_are_ignored_in_region_block() -> None:
+    vec = fitted(mode="binary", include_countries=True)
+    assert dense_row(vec, "Fiji and Kenya.") == {"region=Africa": 1.0, "country=FJ": 1.0, "country=KE": 1.0}
+
+
+def test_countries_only_block() -> None:
+    vec = GazetteerVectorizer(country_to_region=None, include_countries=True, mode="binary").fit(["x"])
+    assert not any(str(n).startswith("region=") for n in vec.get_feature_names_out())
+    assert dense_row(vec, "Hanoi") == {"country=VN": 1.0}
+
+
+def test_output_is_sparse_and_typed() -> None:
+    docs = ["Kenya", "", None, ("Riyadh", "Tehran"), "nothing here"]
+    mat = fitted(dtype=np.float64).transform(docs)
+    assert sp.isspmatrix_csr(mat) or isinstance(mat, sp.csr_array | sp.csr_matrix)
+    assert mat.shape == (5, len(REGIONS))
+    assert mat.dtype == np.float64
+    assert fitted().transform(docs).dtype == np.float32
+    assert mat[1].nnz == 0 and mat[2].nnz == 0
+
+
+def test_estimator_contract() -> None:
+    vec = GazetteerVectorizer(country_to_region=COUNTRY_TO_REGION, regions=REGIONS)
+    assert vec.get_params()["mode"] == "log"
+    with pytest.raises(NotFittedError):
+        vec.transform(["Kenya"])
+    assert vec.fit(["Kenya"]) is vec
+    assert clone(vec).get_params() == vec.get_params()
+    assert not hasattr(clone(vec), "feature_names_")
+    with pytest.raises(TypeError):
+        vec.transform("Kenya")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"mode": "tfidf"},
+        {"title_weight": -1.0},
+        {"country_to_region": {"KE": "Antarctica"}},
+        {"country_to_region": None, "include_countries": False},
+    ],
+)
+def test_bad_parameters_are_rejected(params: dict[str, object]) -> None:
+    base: dict[str, object] = {"country_to_region": COUNTRY_TO_REGION, "regions": REGIONS}
+    with pytest.raises(ValueError):
+        GazetteerVectorizer(**{**base, **params}).fit()
+
+
+def test_vectorizer_pickles_small_and_transforms_the_same() -> None:
+    vec = fitted(include_countries=True)
+    docs = ["Protests in Caracas", ("Nairobi", "Hanoi and Bogotá")]
+    buf = io.BytesIO()
+    joblib.dump(vec, buf)
+    assert buf.tell() < 50_000
+    buf.seek(0)
+    loaded = joblib.load(buf)
+    assert (loaded.transform(docs) != vec.transform(docs)).nnz == 0
+
+
+def test_every_emitted_country_is_in_the_taxonomy(gaz: Gazetteer) -> None:
+    if not TAXONOMY.exists():
+        pytest.skip("configs/taxonomy/regions.yaml not written yet")
+    import yaml
+
+    tax = yaml.safe_load(TAXONOMY.read_text(encoding="utf-8"))
+    in_regions = {code for codes in tax["regions"].values() for code in codes}
+    no_region = set(tax.get("no_region") or {})
+    assert gaz.codes - in_regions - no_region == set()
