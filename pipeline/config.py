@@ -6,6 +6,7 @@ directory, which is the project root for ``make`` and the documented commands.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from pathlib import Path
@@ -24,7 +25,7 @@ class ConfigError(Exception):
 class Strict(BaseModel):
     """A model that refuses unknown keys."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class CorpusConfig(Strict):
@@ -55,6 +56,15 @@ class CorpusConfig(Strict):
     encoding: str = "utf-8"
     download_url: str | None = None
     download_sha256: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {encoding!r}") from None
+        return encoding
 
 
 class SplitConfig(Strict):
@@ -101,12 +111,17 @@ class CharFeatures(Strict):
 class GazetteerFeatures(Strict):
     enabled: bool = True
     taxonomy: str = "configs/taxonomy/regions.yaml"
-    mode: Literal["log", "binary", "share"] = "log"
+    mode: Literal["log", "binary", "share", "log+share"] = Field(
+        "log+share", description="log1p counts, 0/1, share of mentions, or log counts plus region shares"
+    )
     include_countries: bool = True
     title_weight: float = Field(2.0, ge=0.0)
     min_city_population: int = Field(100_000, ge=0)
-    weight: float = Field(0.3, ge=0.0, description="scale of the gazetteer block against the text blocks")
+    weight: float = Field(1.0, ge=0.0, description="scale of the gazetteer block against the text blocks")
     axes: list[str] = Field(["regions"], description="axes whose heads see the gazetteer block")
+    mask_place_words: bool = Field(
+        False, description="those heads do not see word terms naming a place: places come from the gazetteer"
+    )
 
 
 class FeaturesConfig(Strict):
@@ -130,7 +145,11 @@ class ThresholdConfig(Strict):
     cv_folds: int = Field(3, ge=2)
     default: float = Field(0.5, gt=0.0, lt=1.0, description="threshold for labels too rare to tune")
     floor: float = Field(0.05, ge=0.0, lt=1.0, description="no tuned threshold goes below this")
-    min_positives: int = Field(3, ge=1, description="validation positives needed to tune a label")
+    min_positives: int = Field(3, ge=1, description="held-out positives needed to tune a label")
+    cv_include_validation: bool = Field(
+        False,
+        description="cv: fold the validation split into training (more data; validation metrics then optimistic)",
+    )
 
 
 class TrackingConfig(Strict):
@@ -211,7 +230,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {item!r}: empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
     return parts, value
 
@@ -252,11 +271,36 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: not readable YAML: nested too deeply") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    _check_size(data, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+MAX_YAML_VALUES = 1_000_000
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """ConfigError when YAML aliases expand ``data`` to more than ``MAX_YAML_VALUES`` values (a "billion
+    laughs" file would otherwise exhaust memory when the config is copied)."""
+    stack, seen = [data], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{path}: too large: its aliases expand to more than {MAX_YAML_VALUES:,} values"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

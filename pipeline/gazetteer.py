@@ -62,7 +62,7 @@ import numbers
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -382,6 +382,11 @@ class _Index:
     prefixes: frozenset[str]  # proper word prefixes of multi-word keys (exact and upper): "United Arab"
     codes: frozenset[str]
     stats: dict[str, int]
+    # run of capitalised words -> (its hits, their ISO codes): a run's hits depend on the run alone, and
+    # news repeats the same runs ("The U.S.", "Tokyo") endlessly. Bounded by _RUN_CACHE_SIZE.
+    runs: dict[str, tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 class _Builder:
@@ -607,29 +612,58 @@ _MISS: Any = object()
 _STREAM_FROM = 1_000_000  # texts at least this long are scanned lazily instead of via findall
 
 
-def _scan(idx: _Index, text: str) -> list[tuple[str, str, str]]:
-    """All (surface, ISO, kind) hits in text, in order."""
-    exact_get = idx.exact.get
-    upper_get = idx.upper.get
+_RUN_CACHE_SIZE = 200_000
+
+
+def _runs(text: str) -> Iterable[str]:
+    """The runs of capitalised words in text, in order."""
+    return _RUN_RE.findall(text) if len(text) < _STREAM_FROM else (m.group() for m in _RUN_RE.finditer(text))
+
+
+def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    """(hits, their ISO codes) of one run, computed once per process and run."""
+    cached = idx.runs.get(run)
+    if cached is not None:
+        return cached
     out: list[tuple[str, str, str]] = []
-    runs: Iterable[str] = (
-        _RUN_RE.findall(text) if len(text) < _STREAM_FROM else (m.group() for m in _RUN_RE.finditer(text))
-    )
-    for run in runs:
-        # Fast path: the whole run is a key, or a single plain word (most runs are one of these).
-        e = exact_get(run, _MISS)
-        if e is not _MISS:
+    # Fast path: the whole run is a key, or a single plain word (most runs are one of these).
+    e = idx.exact.get(run, _MISS)
+    if e is not _MISS:
+        if e is not None:
+            out.append((run, *e))
+    elif run.isalpha():
+        if run.isupper():
+            e = idx.upper.get(run)
             if e is not None:
                 out.append((run, *e))
-            continue
-        if run.isalpha():
-            if run.isupper():
-                e = upper_get(run)
-                if e is not None:
-                    out.append((run, *e))
-            continue
+    else:
         _scan_run(idx, run, out)
+    if len(idx.runs) >= _RUN_CACHE_SIZE:
+        idx.runs.clear()
+    cached = idx.runs[run] = (tuple(out), tuple(hit[1] for hit in out))
+    return cached
+
+
+def _scan(idx: _Index, text: str) -> list[tuple[str, str, str]]:
+    """All (surface, ISO, kind) hits in text, in order."""
+    cache_get = idx.runs.get
+    out: list[tuple[str, str, str]] = []
+    for run in _runs(text):
+        cached = cache_get(run) or _run_hits(idx, run)
+        if cached[0]:
+            out.extend(cached[0])
     return out
+
+
+def _country_counts(idx: _Index, text: str) -> dict[str, int]:
+    """Mentions per ISO code in text (the ISO codes of ``_scan``, counted in order)."""
+    cache_get = idx.runs.get
+    counts: dict[str, int] = {}
+    for run in _runs(text):
+        cached = cache_get(run) or _run_hits(idx, run)
+        for iso in cached[1]:
+            counts[iso] = counts.get(iso, 0) + 1
+    return counts
 
 
 def _lookup(idx: _Index, key: str) -> tuple[str, _Entry] | None:
@@ -759,16 +793,17 @@ class Gazetteer:
 
     def country_counts(self, text: str) -> dict[str, int]:
         """Mentions per ISO alpha-2 code in text."""
-        counts: dict[str, int] = {}
-        if text:
-            for _, iso, _ in _scan(self._index, text):
-                counts[iso] = counts.get(iso, 0) + 1
-        return counts
+        return _country_counts(self._index, text) if text else {}
 
     def lookup(self, name: str) -> tuple[str, str] | None:
         """The (ISO alpha-2, kind) a name maps to on its own, or None."""
         hits = self.find(name)
         return (hits[0][1], hits[0][2]) if len(hits) == 1 and hits[0][0] == name.strip() else None
+
+    def place_words(self) -> frozenset[str]:
+        """Every name that maps to a country, lower-cased (to find place terms in a lower-cased vocabulary)."""
+        idx = self._index
+        return frozenset(k.lower() for d in (idx.exact, idx.upper) for k, e in d.items() if e is not None)
 
     @property
     def codes(self) -> frozenset[str]:
@@ -897,11 +932,11 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_")
         return self.feature_names_.copy()
 
-    def _doc_counts(self, gaz: Gazetteer, doc: Any) -> dict[str, float]:
+    def _doc_counts(self, idx: _Index, doc: Any) -> dict[str, float]:
         title, body = _split_doc(doc)
-        counts: dict[str, float] = dict(gaz.country_counts(body))
+        counts: dict[str, float] = dict(_country_counts(idx, body)) if body else {}
         if title and self.title_weight:
-            for iso, c in gaz.country_counts(title).items():
+            for iso, c in _country_counts(idx, title).items():
                 counts[iso] = counts.get(iso, 0.0) + c * float(self.title_weight)
         return counts
 
@@ -910,14 +945,14 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_")
         if isinstance(X, str):
             raise TypeError("GazetteerVectorizer.transform expects a sequence of documents, not one string")
-        gaz = self._gazetteer()
+        idx = self._gazetteer()._index
         region_of, country_index, n_regions = self.region_index_, self.country_index_, self.n_regions_
         mode = self.mode
         indptr = [0]
         indices: list[int] = []
         data: list[float] = []
         for doc in X:
-            counts = self._doc_counts(gaz, doc)
+            counts = self._doc_counts(idx, doc)
             row: dict[int, float] = {}
             if n_regions:
                 for iso, c in counts.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -35,26 +36,42 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(a, b) with P(y=1 | s) = sigmoid(a*s + b), fitted on held-out scores; (1, 0) when one class only."""
+    """(a, b) with P(y=1 | s) = sigmoid(a*s + b), fitted on held-out scores; (1, 0) when one class only.
+
+    Platt's method with smoothed targets, solved by Newton steps with a backtracking line search
+    (Lin, Lin & Weng 2007), so separable scores give a finite, steep sigmoid rather than a diverging one.
+    """
     if y.min() == y.max():
         return 1.0, 0.0
-    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    # Platt's smoothed targets keep the fit from going infinite on separable scores.
+    n_pos, n_neg = float(y.sum()), float(len(y) - y.sum())
     target = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    a, b = 1.0, float(np.log((n_pos + 1.0) / (n_neg + 1.0)))
-    for _ in range(100):  # Newton steps on the cross-entropy
+
+    def loss(a: float, b: float) -> float:
+        z = a * scores + b
+        return float(np.sum(np.logaddexp(0.0, z) - target * z))
+
+    a, b = 1.0, float(np.log((n_neg + 1.0) / (n_pos + 1.0))) * -1.0
+    f = loss(a, b)
+    for _ in range(100):
         p = _sigmoid(a * scores + b)
         g = p - target
-        w = np.maximum(p * (1 - p), 1e-12)
-        h11, h12, h22 = (w * scores * scores).sum() + 1e-9, (w * scores).sum(), w.sum() + 1e-9
-        g1, g2 = (g * scores).sum(), g.sum()
+        g1, g2 = float((g * scores).sum()), float(g.sum())
+        if abs(g1) < 1e-6 and abs(g2) < 1e-6:
+            break
+        w = p * (1 - p)
+        h11, h12, h22 = float((w * scores * scores).sum()) + 1e-12, float((w * scores).sum()), float(w.sum()) + 1e-12
         det = h11 * h22 - h12 * h12
-        if det <= 0:
+        da, db = -(h22 * g1 - h12 * g2) / det, -(h11 * g2 - h12 * g1) / det
+        step = 1.0
+        while step > 1e-10:
+            na, nb = a + step * da, b + step * db
+            nf = loss(na, nb)
+            if nf < f + 1e-4 * step * (g1 * da + g2 * db):
+                break
+            step /= 2
+        else:
             break
-        da, db = (h22 * g1 - h12 * g2) / det, (h11 * g2 - h12 * g1) / det
-        a, b = a - da, b - db
-        if abs(da) < 1e-7 and abs(db) < 1e-7:
-            break
+        a, b, f = na, nb, nf
     return float(a), float(b)
 
 
@@ -133,18 +150,35 @@ class NewsTagger(BaseEstimator):
         raise ValueError(f"unknown classifier {self.classifier!r}: use linear_svc or logreg")
 
     def _columns(self) -> dict[str, np.ndarray | None]:
-        """Per axis, the feature columns its heads see (None: all)."""
+        """Per axis, the feature columns its heads see (None: all).
+
+        Block names: ``word``, ``char``, ``gaz``, and ``word-places`` for the word columns minus the terms
+        that name a place (so a head learns places from the gazetteer, which knows every country, and not
+        from the place names of its training years).
+        """
         out: dict[str, np.ndarray | None] = {}
         slices = getattr(self.featurizer_, "block_slices_", {})
         for axis in self.axes:
             blocks = (self.axis_blocks or {}).get(axis)
             if blocks is None or set(blocks) >= set(slices):
                 out[axis] = None
-            else:
-                out[axis] = np.concatenate(
-                    [np.arange(slices[b].start, slices[b].stop) for b in blocks if b in slices]
-                )
+                continue
+            parts = [np.arange(slices[b].start, slices[b].stop) for b in blocks if b in slices]
+            if "word-places" in blocks and "word" in slices:
+                parts.append(slices["word"].start + np.flatnonzero(~self._place_terms()))
+            out[axis] = np.sort(np.concatenate(parts)) if parts else np.arange(0)
         return out
+
+    def _place_terms(self) -> np.ndarray:
+        """A mask over the word block: True for terms that are, or contain, a gazetteer place name."""
+        from pipeline.gazetteer import Gazetteer
+
+        vec = dict(self.featurizer_.blocks_)["word"]
+        names = vec.get_feature_names_out()
+        places = Gazetteer(min_city_population=self.featurizer_.min_city_population).place_words()
+        return np.fromiter(
+            (t in places or any(w in places for w in t.split(" ")) for t in names), dtype=bool, count=len(names)
+        )
 
     def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y."""
@@ -305,7 +339,7 @@ class NewsTagger(BaseEstimator):
                 empty = ~hit.any(axis=1)
                 hit[empty, probs[empty].argmax(axis=1)] = True
             names = self.labels_[axis]
-            out[axis] = [[names[j] for j in np.flatnonzero(row)] for row in hit]
+            out[axis] = [list(compress(names, row)) for row in hit.tolist()]
         return out
 
     def predict_labels(
@@ -412,11 +446,17 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         n_jobs=m.n_jobs,
         random_state=cfg.split.seed,
         axis_blocks=_axis_blocks(cfg),
+        cv_use_validation=t.cv_include_validation,
     )
 
 
 def _axis_blocks(cfg: Any) -> dict[str, list[str]]:
     """Per axis, the feature blocks its heads see: text blocks for all, the gazetteer for its axes only."""
-    text = ["word", "char"]
     gaz = cfg.features.gazetteer
-    return {axis: text + (["gaz"] if gaz.enabled and axis in gaz.axes else []) for axis in cfg.axes}
+    out = {}
+    for axis in cfg.axes:
+        if gaz.enabled and axis in gaz.axes:
+            out[axis] = ["word-places" if gaz.mask_place_words else "word", "char", "gaz"]
+        else:
+            out[axis] = ["word", "char"]
+    return out

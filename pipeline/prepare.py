@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, ConfigError
 from pipeline.corpora import CorpusError, ReadIssue, Record, read_corpus
 from pipeline.taxonomy import LabelMap, identity_map, load_taxonomy
 
@@ -41,6 +42,38 @@ class Prepared:
 def processed_path(cfg: Config) -> Path:
     """Where the prepared dataset of ``cfg`` is stored."""
     return Path(cfg.processed_dir) / cfg.name
+
+
+# --------------------------------------------------------------------------- checks before any work
+
+
+def check_taxonomies(cfg: Config) -> None:
+    """Load every taxonomy the config names (axes and gazetteer), so a missing or inconsistent one stops
+    the command before any data is read; ConfigError naming the config key, the file and its key."""
+    from pipeline.taxonomy import country_regions
+
+    named = [
+        (f"axes.{axis}.taxonomy", a.taxonomy, load_taxonomy) for axis, a in cfg.axes.items() if a.taxonomy
+    ]
+    gazetteer = cfg.features.gazetteer
+    if gazetteer.enabled:
+        named.append(("features.gazetteer.taxonomy", gazetteer.taxonomy, country_regions))
+    for key, path, load in named:
+        try:
+            load(path)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: {exc}") from None
+
+
+def check_axes_labelled(cfg: Config, splits: dict[str, list[dict[str, Any]]]) -> None:
+    """ConfigError naming the axis when no training document has a label on it (wrong source name,
+    wrong label column, or a taxonomy that maps nothing)."""
+    for axis, acfg in cfg.axes.items():
+        if not any(row[axis] for row in splits["train"]):
+            raise ConfigError(
+                f"axes.{axis}: no training document has a label on this axis (source {acfg.source!r}); "
+                "check axes.<axis>.source, corpus.label_fields and the taxonomy"
+            )
 
 
 # --------------------------------------------------------------------------- corpus availability
@@ -95,7 +128,7 @@ def compute_fingerprint(cfg: Config) -> str:
     }
     h.update(json.dumps(shaping, sort_keys=True).encode())
     for path in _raw_files(cfg) + _taxonomy_files(cfg):
-        h.update(str(path).encode())
+        h.update(os.fsencode(path))
         if path.is_file():
             with path.open("rb") as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
@@ -321,24 +354,46 @@ def save_dataset(
 
     disable_progress_bar()
     features = _features(axes)
-    dd = DatasetDict({s: Dataset.from_list(rows, features=features) for s, rows in splits.items()})
+    empty = {name: [] for name in features}  # from_list([]) loses the columns of an empty split
+    dd = DatasetDict(
+        {
+            s: Dataset.from_list(rows, features=features)
+            if rows
+            else Dataset.from_dict(empty, features=features)
+            for s, rows in splits.items()
+        }
+    )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         dd.save_to_disk(str(tmp / "dataset"))
         for name, payload in extra.items():
             (tmp / name).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            dest.rename(old)
-            tmp.rename(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(dest)
+        _swap_in(tmp, dest, extra.get("fingerprint.json", {}).get("fingerprint"))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap_in(tmp: Path, dest: Path, fingerprint: str | None) -> None:
+    """Put the finished folder ``tmp`` at ``dest``. When a concurrent run has already stored the same
+    dataset there, keep theirs (it may be being read) and drop ours; otherwise replace ``dest``."""
+    for _ in range(3):
+        if dest.exists() and fingerprint and _stored(dest, fingerprint) is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        try:
+            if dest.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+                dest.rename(old / dest.name)
+                tmp.rename(dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(dest)
+            return
+        except OSError:  # a concurrent run moved dest away or put one there meanwhile: look again
+            continue
+    tmp.rename(dest)
 
 
 def _stored(dest: Path, fingerprint: str) -> dict[str, Any] | None:
@@ -357,6 +412,7 @@ def _stored(dest: Path, fingerprint: str) -> dict[str, Any] | None:
 
 def prepare(cfg: Config, force: bool = False, say: Callable[[str], None] = print) -> Prepared:
     """Read, map, split, validate and store the corpus of ``cfg`` (reusing a stored identical one)."""
+    check_taxonomies(cfg)
     ensure_corpus(cfg, say)
     fingerprint = compute_fingerprint(cfg)
     dest = processed_path(cfg)
@@ -376,6 +432,7 @@ def prepare(cfg: Config, force: bool = False, say: Callable[[str], None] = print
     rows, mapping = map_labels(cfg, used)
     dropped += mapping["dropped"]
     splits = assign_splits(cfg, rows)
+    check_axes_labelled(cfg, splits)
     report = build_report(cfg, len(records), splits, issues, dropped, mapping)
     report["fingerprint"] = fingerprint
     save_dataset(

@@ -11,6 +11,7 @@ too). Output: one row per input row, one list column per axis, and ``scores`` as
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import mlflow
@@ -18,6 +19,10 @@ import pandas as pd
 from mlflow.models import set_model
 
 from pipeline.loading import load_verified
+
+
+# The input is a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
 
 class NewsTaggerModel(mlflow.pyfunc.PythonModel):

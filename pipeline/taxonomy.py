@@ -47,14 +47,39 @@ def _mapping(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     return value
 
 
+def _codes(path: Path, key: str, values: Any, what: str) -> list[str]:
+    """The codes listed at ``key`` as strings (numbers are read as text); ConfigError naming file and key
+    unless it is a non-empty list of strings or numbers."""
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{path}: {key} has no {what}")
+    codes = []
+    for code in values:
+        if isinstance(code, bool) or not isinstance(code, str | int) or not str(code).strip():
+            hint = (
+                " (YAML reads a bare NO, YES, ON or OFF as a boolean: quote it)"
+                if isinstance(code, bool)
+                else ""
+            )
+            raise ConfigError(f"{path}: {key}: {code!r} is not a code (expected a string){hint}")
+        codes.append(str(code))
+    return codes
+
+
+def _names(path: Path, section: str, mapping: dict[Any, Any]) -> None:
+    for name in mapping:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{path}: {section}: label {name!r} is not a name (expected a string)")
+
+
 def _region_of_country(path: Path, regions: dict[str, Any]) -> dict[str, str]:
     owner: dict[str, str] = {}
+    _names(path, "regions", regions)
     for region, countries in regions.items():
-        if not isinstance(countries, list) or not countries:
-            raise ConfigError(f"{path}: regions.{region} has no countries")
-        for code in countries:
+        for code in _codes(path, f"regions.{region}", countries, "countries"):
             if code in owner:
-                raise ConfigError(f"{path}: country {code} is in two regions: {owner[code]} and {region}")
+                raise ConfigError(
+                    f"{path}: regions.{region}: country {code} is in two regions: {owner[code]} and {region}"
+                )
             owner[code] = region
     return owner
 
@@ -70,6 +95,8 @@ def _load_regions(path: Path, data: dict[str, Any]) -> LabelMap:
         if not isinstance(entry, dict) or "country" not in entry:
             raise ConfigError(f"{path}: places.{code} needs a 'country' key (ISO code or null)")
         country = entry["country"]
+        if country is not None and not isinstance(country, str):
+            raise ConfigError(f"{path}: places.{code}.country: {country!r} is not an ISO code or null")
         if country is None:
             excluded[str(code)] = str(entry.get("reason") or "no country")
         elif country in owner:
@@ -84,10 +111,9 @@ def _load_themes(path: Path, data: dict[str, Any]) -> LabelMap:
     if not themes:
         raise ConfigError(f"{path}: themes: no labels")
     table: dict[str, tuple[str, ...]] = {}
+    _names(path, "themes", themes)
     for theme, codes in themes.items():
-        if not isinstance(codes, list) or not codes:
-            raise ConfigError(f"{path}: themes.{theme} has no source labels")
-        for code in codes:
+        for code in _codes(path, f"themes.{theme}", codes, "source labels"):
             if str(code) in table:
                 raise ConfigError(f"{path}: {code} is in two themes: {table[str(code)][0]} and {theme}")
             table[str(code)] = (str(theme),)

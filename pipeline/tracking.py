@@ -7,17 +7,21 @@ directory (never a file store). Model code knows nothing of this module.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
 from mlflow import MlflowClient
@@ -60,14 +64,45 @@ def setup_tracking(explicit: str | None = None) -> str:
         )
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    _init_sqlite_store(uri)
     return uri
+
+
+_INITIALISED: set[str] = set()
+
+
+def _init_sqlite_store(uri: str) -> None:
+    """Open a SQLite store once per process while holding a lock, so its tables exist before anything else.
+
+    MLflow's tracking and registry stores create missing tables on first use without a lock, so two
+    processes opening the same new database file at once race inside the schema migration and one of them
+    fails ("Online migration expected to match one row when updating ... in 'alembic_version'; 0 found").
+    """
+    if not uri.startswith("sqlite:///") or uri in _INITIALISED:
+        return
+    with _exclusive(f"init\n{_store_key(uri)}"):
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    _INITIALISED.add(uri)
+
+
+def _artifact_root(experiment: str) -> str | None:
+    """For a SQLite store, ``mlruns/<experiment>`` beside the database file (not in the working directory)."""
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri.removeprefix("sqlite:///"))
+    return (db.parent / "mlruns" / experiment).resolve().as_uri()
 
 
 def ensure_experiment(name: str, description: str) -> str:
     """The id of experiment ``name`` (created when missing), with its description set."""
     client = MlflowClient()
     exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name)
+    exp_id = (
+        exp.experiment_id if exp else client.create_experiment(name, artifact_location=_artifact_root(name))
+    )
     client.set_experiment_tag(exp_id, "mlflow.note.content", description)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
@@ -102,11 +137,49 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def portable(text: str) -> str:
+    """``text`` with the machine's own paths taken out: the working directory (the project root, against
+    which config paths resolve) is dropped from paths under it, and the home directory becomes ``~``.
+
+    Everything newstag logs (tags, params, reports) goes through this, so a run records
+    ``configs/reuters.yaml``, not ``/home/me/src/newstag/configs/reuters.yaml``.
+    """
+    cwd, home = str(Path.cwd()), str(Path.home())
+    if len(cwd) > 1:
+        text = text.replace(cwd + os.sep, "")
+    if len(home) > 1:
+        text = text.replace(home + os.sep, "~" + os.sep)
+    return text
+
+
+def source_tags(command: str) -> dict[str, str]:
+    """Tags that replace what MLflow derives from ``sys.argv[0]``: ``mlflow.source.name`` becomes the command
+    (not the absolute path of the script) and a git remote URL loses any user:token it carries."""
+    tags = {"mlflow.source.name": command}
+    try:
+        from mlflow.utils.git_utils import get_git_repo_url
+
+        url = get_git_repo_url(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    except Exception:  # no git, no GitPython, not a repository: MLflow records nothing either
+        url = None
+    if url:
+        tags["mlflow.source.git.repoURL"] = without_credentials(url)
+    return tags
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without the ``user:password@`` part (``https://x:TOKEN@host/r.git`` -> ``https://host/r.git``)."""
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def run_tags(config_path: str, data_fingerprint: str, test_digest: str) -> dict[str, str]:
     """Tags for a training run: code version, config, data fingerprints, library versions."""
     tags = {
         "newstag.git_commit": _git_commit(),
-        "newstag.config_file": str(config_path),
+        "newstag.config_file": portable(str(config_path)),
         "newstag.data_fingerprint": data_fingerprint,
         "newstag.test_digest": test_digest,
     }
@@ -119,7 +192,7 @@ def log_params(flat: Mapping[str, Any]) -> None:
     params = {}
     for key, value in flat.items():
         text = json.dumps(value) if isinstance(value, (list, dict, tuple)) else str(value)
-        params[key] = text[:6000]
+        params[key] = portable(text)[:6000]
     mlflow.log_params(params)
 
 
@@ -128,7 +201,7 @@ def log_datasets(dataset_dict: Any, source: str, name: str) -> dict[str, str]:
     digests = {}
     contexts = {"train": "training", "validation": "validation", "test": "testing"}
     for split, ds in dataset_dict.items():
-        mds = mlflow.data.from_huggingface(ds, path=source, name=f"{name}-{split}")
+        mds = mlflow.data.from_huggingface(ds, path=portable(source), name=f"{name}-{split}")
         mlflow.log_input(mds, context=contexts.get(split, split))
         digests[split] = mds.digest
     return digests
@@ -173,9 +246,13 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
         sha = sha256_file(path)
         size = path.stat().st_size
         package_dir = Path(pipeline.__file__).parent
+        # MLflow records the absolute path of the model code file (resolved, in MLmodel's model_code_path)
+        # and of each artifact (artifacts.*.uri); logging a copy from this throw-away folder keeps the
+        # project's location out of the model. At load time MLflow uses only the file name.
+        code = shutil.copy2(package_dir / "pyfunc.py", tmp / "pyfunc.py")
         info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=str(package_dir / "pyfunc.py"),
+            python_model=str(code),
             artifacts={"tagger": str(path)},
             code_paths=[str(package_dir)],
             model_config={"tagger_sha256": sha},
@@ -183,6 +260,7 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
             input_example=input_example,
             pip_requirements=pip_requirements(),
             metadata={"newstag": json.loads(json.dumps(description, default=str))},
+            tags=source_tags("newstag"),
         )
         mlflow.set_tag(SHA_TAG, sha)
         mlflow.log_metric("model/size_mb", size / 1e6)
@@ -234,6 +312,58 @@ def champion(name: str) -> Any | None:
         return None
 
 
+def _store_key(uri: str) -> str:
+    """A name for the registry ``uri`` that is the same however the same SQLite file is spelled."""
+    if uri.startswith("sqlite:///"):
+        uri = "sqlite:///" + os.path.realpath(uri[len("sqlite:///") :].split("?", 1)[0])
+    return uri
+
+
+@contextlib.contextmanager
+def promotion_lock(name: str, timeout: float = 900.0) -> Iterator[None]:
+    """Hold an exclusive lock for registered model ``name`` in the current registry.
+
+    Moving an alias is read-compare-write (read the champion, compare scores, set the alias): two runs
+    finishing together could both read "no champion" and the worse one write last. Every process that
+    promotes or re-points the exported ``champion`` link takes this lock first, so the comparisons of
+    runs sharing a store on one machine are serialised.
+    """
+    with _exclusive(f"promote\n{_store_key(mlflow.get_registry_uri())}\n{name}", timeout):
+        yield
+
+
+@contextlib.contextmanager
+def _exclusive(what: str, timeout: float = 900.0) -> Iterator[None]:
+    """An exclusive ``flock`` shared by the processes of this machine, on a file in the temp folder named
+    after ``what``. The kernel releases it when the process dies (SIGKILL included), so a crash never
+    leaves it held. Without ``fcntl`` (Windows) it is a no-op."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield
+        return
+    path = Path(tempfile.gettempdir()) / f"newstag-{hashlib.sha256(what.encode()).hexdigest()[:16]}.lock"
+    with open(path, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{path}: lock still held after {timeout:.0f} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _step(checkpoint: Callable[[str], None] | None, name: str) -> None:
+    if checkpoint is not None:
+        checkpoint(name)
+
+
 def register_and_promote(
     name: str,
     model_uri: str,
@@ -242,43 +372,49 @@ def register_and_promote(
     keys: list[str],
     test_digest: str,
     rescore_champion: Any,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> Promotion:
     """Register ``model_uri``; alias it ``champion`` when it beats the current champion on the same test set.
 
     ``rescore_champion(model_uri) -> metrics`` scores the champion on this run's test set when the champion
-    was evaluated on another one.
+    was evaluated on another one. The champion is read and the alias set under ``promotion_lock``, so two
+    runs promoting at once cannot both win: the later one compares against the earlier one's result.
+    A version is registered only once its model is completely logged, so an alias never points at a
+    partial model. ``checkpoint("register.alias")`` is called just before the alias moves (a test hook).
     """
     client = MlflowClient()
     new_score = registry_score(metrics, keys)
     if new_score is None:
         raise ValueError(f"promotion metrics {keys} not all logged; have {sorted(metrics)[:8]}...")
     version = mlflow.register_model(model_uri, name, tags={"newstag.run_id": run_id}).version
-    current = champion(name)
-    old_score = None
-    if current is None:
-        promoted, reason = True, "no champion yet"
-    else:
-        old_run = client.get_run(current.run_id) if current.run_id else None
-        same_test = old_run is not None and old_run.data.tags.get("newstag.test_digest") == test_digest
-        old_metrics = (
-            old_run.data.metrics if same_test else rescore_champion(f"models:/{name}/{current.version}")
-        )
-        old_score = registry_score(old_metrics or {}, keys)
-        where = "its logged test metrics" if same_test else "re-scored on this test set"
-        if old_score is None:
-            promoted, reason = True, f"champion v{current.version} has no comparable {'+'.join(keys)}"
-        elif new_score > old_score:
-            promoted, reason = (
-                True,
-                f"{new_score:.4f} beats champion v{current.version} {old_score:.4f} ({where})",
-            )
+    with promotion_lock(name):
+        current = champion(name)
+        old_score = None
+        if current is None:
+            promoted, reason = True, "no champion yet"
         else:
-            promoted, reason = (
-                False,
-                f"{new_score:.4f} does not beat champion v{current.version} {old_score:.4f} ({where})",
+            old_run = client.get_run(current.run_id) if current.run_id else None
+            same_test = old_run is not None and old_run.data.tags.get("newstag.test_digest") == test_digest
+            old_metrics = (
+                old_run.data.metrics if same_test else rescore_champion(f"models:/{name}/{current.version}")
             )
-    alias = "champion" if promoted else "challenger"
-    client.set_registered_model_alias(name, alias, version)
+            old_score = registry_score(old_metrics or {}, keys)
+            where = "its logged test metrics" if same_test else "re-scored on this test set"
+            if old_score is None:
+                promoted, reason = True, f"champion v{current.version} has no comparable {'+'.join(keys)}"
+            elif new_score > old_score:
+                promoted, reason = (
+                    True,
+                    f"{new_score:.4f} beats champion v{current.version} {old_score:.4f} ({where})",
+                )
+            else:
+                promoted, reason = (
+                    False,
+                    f"{new_score:.4f} does not beat champion v{current.version} {old_score:.4f} ({where})",
+                )
+        alias = "champion" if promoted else "challenger"
+        _step(checkpoint, "register.alias")
+        client.set_registered_model_alias(name, alias, version)
     decision = f"{'champion' if promoted else 'challenger'}: {reason}"
     client.set_model_version_tag(name, version, "newstag.decision", decision)
     mlflow.set_tags(
@@ -287,7 +423,7 @@ def register_and_promote(
             "newstag.promoted": str(promoted).lower(),
             "newstag.registered_version": str(version),
             "newstag.score": f"{new_score:.6f}",
-            "newstag.champion_score": "" if old_score is None else f"{old_score:.6f}",
+            "newstag.champion_score": "none" if old_score is None else f"{old_score:.6f}",
         }
     )
     return Promotion(
@@ -302,11 +438,46 @@ def register_and_promote(
     )
 
 
-def export_model(model_uri: str, name: str, version: str, promoted: bool, export_dir: str) -> Path:
-    """Copy the logged model to ``<export_dir>/<name>/v<version>`` (and point ``champion`` at it)."""
-    root = Path(export_dir) / name
-    dest = root / f"v{version}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".v{version}.", dir=_mkdir(root)))
+def export_model(
+    model_uri: str,
+    name: str,
+    version: str,
+    promoted: bool,
+    export_dir: str,
+    checkpoint: Callable[[str], None] | None = None,
+) -> Path:
+    """Copy the logged model to ``<export_dir>/<name>/v<version>`` and point ``champion`` at the champion.
+
+    The folder appears complete or not at all (copied to a temp folder, then renamed). The ``champion``
+    link is then made to follow the registry: the version aliased ``champion`` there (copied too when a
+    crash left it unexported), or, with no such alias (no registry), this version when ``promoted``. The
+    link is replaced atomically, under ``promotion_lock``, so it always resolves to a complete folder and
+    two runs exporting at once cannot leave it on the loser. ``checkpoint("export.link")`` is called
+    just before the link moves (a test hook).
+    """
+    root = _mkdir(Path(export_dir) / name)
+    dest = _copy_model(model_uri, root / f"v{version}")
+    with promotion_lock(name):
+        current = champion(name)
+        target = dest if promoted else None
+        if current is not None and str(current.version) != str(version):
+            target = root / f"v{current.version}"
+            if not (target / "MLmodel").is_file():
+                _copy_model(f"models:/{name}/{current.version}", target)
+        link = root / "champion"
+        if target is not None and not (link.is_symlink() and os.readlink(link) == target.name):
+            _step(checkpoint, "export.link")
+            staged = root / f".champion.{os.getpid()}.new"
+            if staged.is_symlink() or staged.exists():
+                staged.unlink()
+            staged.symlink_to(target.name)
+            staged.replace(link)  # atomic: the link always points at a complete folder
+    return dest
+
+
+def _copy_model(model_uri: str, dest: Path) -> Path:
+    """Download ``model_uri`` into ``dest`` through a temp folder beside it, renamed when complete."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(tmp))
         if dest.exists():
@@ -315,13 +486,6 @@ def export_model(model_uri: str, name: str, version: str, promoted: bool, export
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if promoted:
-        link = root / "champion"
-        staged = root / ".champion.new"
-        if staged.is_symlink() or staged.exists():
-            staged.unlink()
-        staged.symlink_to(dest.name)
-        staged.replace(link)  # atomic: the link always points at a complete folder
     return dest
 
 

@@ -1,19 +1,62 @@
-"""The training stage: prepare -> fit -> thresholds -> evaluate -> log -> register/promote -> export."""
+"""The training stage: prepare -> fit -> thresholds -> evaluate -> log -> register/promote -> export.
+
+Test hook: with ``NEWSTAG_TEST_KILL_AT=<point>`` in its environment, ``newstag train`` sends SIGKILL to
+itself at that point (see ``crash_point``); the crash tests in ``tests/reliability/`` use it to stop a
+run deterministically at the start of each stage. It is read nowhere else and does nothing when unset.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.config import Config
+from pipeline.config import Config, ConfigError
 
 STAGES = ("prepare", "fit", "thresholds", "evaluate", "log", "register", "export")
+KILL_ENV = "NEWSTAG_TEST_KILL_AT"
+CRASH_POINTS = (*STAGES, "log.model", "register.alias", "export.link")
+
+
+def crash_point(name: str) -> None:
+    """Test hook: SIGKILL this process here when ``$NEWSTAG_TEST_KILL_AT`` is ``name``.
+
+    Points (``CRASH_POINTS``): each stage name, fired when the stage starts, and three inside stages
+    where the store changes: ``log.model`` (run open with params, metrics and reports, model not yet
+    logged), ``register.alias`` (version registered, alias not yet moved), ``export.link`` (folder
+    exported, ``champion`` link not yet moved). Thresholds are tuned inside ``NewsTagger.fit``, so the
+    ``thresholds`` point fires when fit returns, before anything is evaluated or written. SIGKILL runs no
+    cleanup (no ``finally``, no atexit), like a power cut or the OOM killer.
+    """
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def check_trainable(cfg: Config, sizes: Mapping[str, int], gold: Mapping[str, list[list[str]]]) -> None:
+    """Stop before fitting when a split is empty or an axis has no label with ``min_support`` documents."""
+    from pipeline.corpora import CorpusError
+
+    if not all(sizes.values()):
+        raise CorpusError(
+            "too few documents to train: "
+            + ", ".join(f"{k} {v}" for k, v in sizes.items())
+            + " (each split needs some)"
+        )
+    for axis, acfg in cfg.axes.items():
+        counts = Counter(label for row in gold[axis] for label in row)
+        if not counts or max(counts.values()) < acfg.min_support:
+            best = f"the most frequent has {max(counts.values())}" if counts else "none has any"
+            raise ConfigError(
+                f"axes.{axis}.min_support: no {axis} label has {acfg.min_support} or more training documents ({best})"
+            )
 
 
 class Stages:
@@ -122,12 +165,15 @@ def train(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
-    from pipeline.evaluate import metric_items
-    from pipeline.model import tagger_from_config
     from pipeline.prepare import load_prepared, prepare
 
     stages = Stages(say)
+    crash_point("prepare")
+    # prepare checks the taxonomies first: a bad config fails before the slow imports below
     prepared = prepare(cfg, say=say)
+    from pipeline.evaluate import metric_items
+    from pipeline.model import tagger_from_config
+
     data = load_prepared(prepared.path)
     frames = {split: split_frame(data[split]) for split in ("train", "validation", "test")}
     sizes = {split: len(frames[split][0]) for split in frames}
@@ -137,9 +183,12 @@ def train(
         + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
     )
 
+    check_trainable(cfg, sizes, frames["train"][1])
+    crash_point("fit")
     tagger = tagger_from_config(cfg)
     (xt, yt), (xv, yv) = frames["train"], frames["validation"]
     tagger.fit(xt, yt, xv, yv)
+    crash_point("thresholds")
     labels = ", ".join(f"{a} {len(v)} labels" for a, v in tagger.labels_.items())
     stages.say(
         f"[2/{len(STAGES)}] fit        {tagger.timings_['featurize'] + tagger.timings_['heads']:6.1f}s  {tagger.coef_.shape[0]:,} features, {labels}"
@@ -152,6 +201,7 @@ def train(
     stages.times["thresholds"] = round(tagger.timings_["thresholds"], 3)
     stages.restart()
 
+    crash_point("evaluate")
     reports, scores = {}, {}
     for split in ("validation", "test"):
         reports[split], scores[split] = evaluate_split(tagger, *frames[split])
@@ -209,32 +259,38 @@ def _log_and_register(
     from pipeline import tracking
     from pipeline.evaluate import report_markdown, top_terms_markdown
 
+    crash_point("log")
     store = tracking.setup_tracking(uri)
     exp_id = tracking.ensure_experiment(cfg.tracking.experiment, _experiment_note(cfg))
     result: dict[str, Any] = {"tracking_uri": store, "experiment_id": exp_id}
-    with mlflow.start_run(run_name=run_name(cfg)) as run, tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(run_name=run_name(cfg), tags=tracking.source_tags("newstag train")) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         out = Path(tmp)
         result["run_id"] = run.info.run_id
         digests = tracking.log_datasets(data, str(prepared.path), cfg.name)
         mlflow.set_tags(tracking.run_tags(config_path, prepared.fingerprint, digests["test"]))
         if overrides:
-            mlflow.set_tag("newstag.overrides", " ".join(overrides))
+            mlflow.set_tag("newstag.overrides", tracking.portable(" ".join(overrides)))
         tracking.log_params(cfg.flat())
         mlflow.log_metrics(metrics)
         mlflow.log_metrics(
             {
-                "time/train_seconds": fit_seconds,
+                "time/train_seconds": round(fit_seconds, 3),
                 "data/train_docs": sizes["train"],
                 "data/validation_docs": sizes["validation"],
                 "data/test_docs": sizes["test"],
                 "model/n_features": tagger.coef_.shape[0],
             }
         )
-        (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        (out / "config.yaml").write_text(tracking.portable(config_text))
         for split, rep in reports.items():
             (out / f"{split}_report.json").write_text(json.dumps(rep, indent=2))
             (out / f"{split}_report.md").write_text(report_markdown(rep, f"{cfg.name}: {split}"))
-        (out / "data_report.json").write_text(json.dumps(prepared.report, indent=2, ensure_ascii=False))
+        data_report = json.dumps(prepared.report, indent=2, ensure_ascii=False)
+        (out / "data_report.json").write_text(tracking.portable(data_report))
         top = tagger.top_terms(15)
         (out / "top_terms.json").write_text(json.dumps(top, indent=2))
         (out / "top_terms.md").write_text(top_terms_markdown(top))
@@ -251,10 +307,12 @@ def _log_and_register(
         for fig in figures:
             mlflow.log_artifact(str(fig), artifact_path="figures")
         example = frames["test"][0][["text", "title"]].head(2).reset_index(drop=True)
+        crash_point("log.model")
         logged = tracking.log_tagger(tagger, example, tagger.describe()) if cfg.tracking.log_model else None
         stages.done("log", f"run {run.info.run_id} in {store}")
         decision = "not registered (--no-register)"
         if logged and register:
+            crash_point("register")
             tracking.ensure_registered_model(cfg.tracking.registered_model, _model_note(cfg))
             promo = tracking.register_and_promote(
                 cfg.tracking.registered_model,
@@ -264,13 +322,20 @@ def _log_and_register(
                 cfg.tracking.promotion_metrics,
                 digests["test"],
                 lambda uri: _rescore(uri, store, frames["test"]),
+                checkpoint=crash_point,
             )
             decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
             result["registry"] = promo.__dict__
             stages.done("register", decision)
             say(f"registry decision: {decision}")
+            crash_point("export")
             export = tracking.export_model(
-                logged.model_uri, promo.name, promo.version, promo.promoted, cfg.tracking.export_dir
+                logged.model_uri,
+                promo.name,
+                promo.version,
+                promo.promoted,
+                cfg.tracking.export_dir,
+                checkpoint=crash_point,
             )
             result["export_path"] = str(export)
             stages.done("export", str(export))

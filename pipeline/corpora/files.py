@@ -12,6 +12,7 @@ import io
 import json
 import math
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -51,6 +52,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _PARQUET_BATCH = 4096
 _CSV_FIELD_LIMIT = 2**31 - 1
+_READ_ERRORS = (OSError, EOFError, zlib.error)  # zlib.error: a corrupt deflate stream inside a .gz
 
 
 Row = dict[str, Any]
@@ -132,11 +134,13 @@ def _stdin_lines() -> Iterator[bytes]:
 
 
 def _iter_jsonl_file(path: Path, encoding: str) -> Iterator[tuple[int, Row | ReadIssue]]:
+    number = 0
     try:
         with open_binary(path) as fh:
-            yield from _iter_jsonl(fh, str(path), encoding)
-    except (OSError, EOFError) as exc:
-        raise CorpusError(f"{path}: cannot read: {exc}") from exc
+            for number, item in _iter_jsonl(fh, str(path), encoding):
+                yield number, item
+    except _READ_ERRORS as exc:
+        raise CorpusError(f"{path}: cannot read past line {number}: {exc}") from exc
 
 
 def _iter_jsonl(lines: Iterable[bytes], file: str, encoding: str) -> Iterator[tuple[int, Row | ReadIssue]]:
@@ -159,48 +163,108 @@ def _parse_json_line(raw: bytes, number: int, file: str, encoding: str) -> Row |
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        if number == 1 and text.lstrip().startswith("["):
+        if number == 1 and _looks_like_json_array(text):
             raise CorpusError(f"{file}: is a JSON array; expected JSON Lines (one object per line)") from None
         return ReadIssue(file, number, None, f"not valid JSON ({exc.msg}, column {exc.colno})")
+    except RecursionError:
+        return ReadIssue(file, number, None, "not readable JSON: nested too deeply")
+    except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
+        return ReadIssue(file, number, None, f"not readable JSON: {exc}")
     if not isinstance(value, dict):
         return ReadIssue(file, number, None, f"not a JSON object (got {_type_name(value)})")
     return value
+
+
+def _looks_like_json_array(text: str) -> bool:
+    """True for the first line of a JSON array of objects (``[`` alone, or ``[{...``), not for any line
+    that happens to start with a bracket."""
+    head = text.strip()
+    return head == "[" or (head.startswith("[") and head[1:].lstrip().startswith("{"))
 
 
 def _iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, Row | ReadIssue]]:
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)  # whole articles are longer than the 128 KiB default
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    lines = None
     try:
         with (
             open_binary(path) as raw,
             io.TextIOWrapper(raw, encoding=codec, errors="surrogateescape", newline="") as fh,
         ):
-            yield from _csv_rows(csv.reader(fh, delimiter=delimiter), str(path), encoding)
-    except (OSError, EOFError) as exc:
-        raise CorpusError(f"{path}: cannot read: {exc}") from exc
+            lines = _ReplayableLines(fh)
+            yield from _csv_rows(lines, delimiter, str(path), encoding)
+    except _READ_ERRORS as exc:
+        where = f" past line {lines.number}" if lines is not None else ""
+        raise CorpusError(f"{path}: cannot read{where}: {exc}") from exc
 
 
-def _csv_rows(reader: Any, file: str, encoding: str) -> Iterator[tuple[int, Row | ReadIssue]]:
+class _ReplayableLines:
+    """The lines of a text stream, numbered, remembering those of the current CSV row so that a malformed
+    row that swallowed the lines after it (an unclosed quote) can hand them back to be read again."""
+
+    def __init__(self, stream: Iterable[str]) -> None:
+        self._stream = iter(stream)
+        self._pending: list[tuple[int, str]] = []  # lines handed back, the next one last
+        self._row: list[tuple[int, str]] = []
+        self._fresh = 1  # the number of the next line from the stream
+        self.number = 0  # the number of the last line read
+
+    def __iter__(self) -> _ReplayableLines:
+        return self
+
+    def __next__(self) -> str:
+        if self._pending:
+            self.number, line = self._pending.pop()
+        else:
+            line = next(self._stream)
+            self.number, self._fresh = self._fresh, self._fresh + 1
+        self._row.append((self.number, line))
+        return line
+
+    def start_row(self) -> int:
+        """Forget the lines of the previous row; returns the number of the line the next row starts on."""
+        self._row = []
+        return self._pending[-1][0] if self._pending else self._fresh
+
+    def row_lines(self) -> int:
+        """How many lines the current row took."""
+        return len(self._row)
+
+    def replay_after_first(self) -> None:
+        """Hand back every line of the current row but its first, to be read as rows again."""
+        self._pending.extend(reversed(self._row[1:]))
+        self._row = []
+
+
+def _csv_rows(
+    lines: _ReplayableLines, delimiter: str, file: str, encoding: str
+) -> Iterator[tuple[int, Row | ReadIssue]]:
+    """Rows of a CSV stream. ``strict`` parsing reports a quote left open at the end of the file instead
+    of silently joining every later line into one field; a malformed row that spans several lines is
+    reported on its first line and the lines after it are read again, so the rows it swallowed are kept."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header: list[str] | None = None
-    last = 0
     while True:
-        first = last + 1
+        first = lines.start_row()
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            last = reader.line_num
-            yield first, ReadIssue(file, first, None, f"not valid CSV: {exc}")
+            yield first, ReadIssue(file, first, None, f"not valid CSV: {exc}: row skipped")
+            if lines.row_lines() > 1:
+                lines.replay_after_first()
             continue
-        last = reader.line_num
         if not fields:
             continue
         if header is None:
             header = _csv_header(fields, file, encoding)
             continue
-        yield first, _csv_row(header, fields, first, file, encoding)
+        row = _csv_row(header, fields, first, file, encoding)
+        if isinstance(row, ReadIssue) and len(fields) != len(header) and lines.row_lines() > 1:
+            lines.replay_after_first()
+        yield first, row
 
 
 def _csv_header(fields: list[str], file: str, encoding: str) -> list[str]:
@@ -236,19 +300,30 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Row | ReadIssue]]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, page_checksum_verification=True)  # when the writer stored CRCs
     except (pa.ArrowException, OSError) as exc:
         raise CorpusError(f"{path}: not a readable parquet file: {exc}") from exc
-    return _parquet_rows(parquet)
+    return _parquet_rows(parquet, str(path))
 
 
-def _parquet_rows(parquet: Any) -> Iterator[tuple[int, Row | ReadIssue]]:
+def _parquet_rows(parquet: Any, file: str) -> Iterator[tuple[int, Row | ReadIssue]]:
+    """Rows one row group at a time: a row group that cannot be decoded becomes one issue (on its first
+    unread row) and reading goes on with the next group."""
+    import pyarrow as pa
+
     number = 0
     with parquet:
-        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
+        for group in range(parquet.num_row_groups):
+            end = number + parquet.metadata.row_group(group).num_rows
+            try:
+                for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, row_groups=[group]):
+                    for row in batch.to_pylist():
+                        number += 1
+                        yield number, row
+            except (pa.ArrowException, OSError) as exc:
+                reason = f"row group {group} cannot be read ({exc}): rows {number + 1}-{end} skipped"
+                yield number + 1, ReadIssue(file, number + 1, None, reason)
+            number = end
 
 
 def normalise_split(value: Any) -> str | None:
@@ -267,7 +342,9 @@ def row_to_record(
     """The canonical record for one row, with its columns named by ``cfg``; None (and an issue) if unusable.
 
     The split comes from ``cfg.split_field`` when set (otherwise ``""``; callers that know it set it).
+    A lone surrogate (JSON ``"\\ud800"``, which no encoder can write) becomes U+FFFD, with a note.
     """
+    row = _replace_surrogates(row, line, file, cfg, issues)
     text = _text_of(row, line, file, cfg, issues)
     if text is None:
         return None
@@ -283,6 +360,37 @@ def row_to_record(
         split=_split_of(row, line, file, cfg, ident, issues),
         labels=labels,
     )
+
+
+def _replace_surrogates(row: Row, line: int, file: str, cfg: CorpusConfig, issues: list[ReadIssue]) -> Row:
+    """``row`` with lone surrogates in the columns ``cfg`` reads replaced by U+FFFD (one note per column)."""
+    columns = [cfg.id_field, cfg.title_field, cfg.text_field, cfg.date_field, cfg.split_field]
+    changed = {}
+    for column in dict.fromkeys([*columns, *cfg.label_fields.values()]):
+        if column and (clean := _no_surrogates(row.get(column))) is not row.get(column):
+            changed[column] = clean
+    if not changed:
+        return row
+    row = {**row, **changed}
+    ident = _id_of(row.get(cfg.id_field), line, file)
+    for column in changed:
+        reason = "invalid Unicode (a lone surrogate) replaced by U+FFFD: kept"
+        issues.append(ReadIssue(file, line, column, reason, ident, kept=True))
+    return row
+
+
+def _no_surrogates(value: Any) -> Any:
+    """``value`` itself when it holds no lone surrogate, else a copy with U+FFFD in their place."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, list):
+        items = [_no_surrogates(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
 
 
 def _text_of(row: Row, line: int, file: str, cfg: CorpusConfig, issues: list[ReadIssue]) -> str | None:

@@ -41,28 +41,50 @@ def _texts(folder: Path) -> list[Path]:
 
 def _read_label_folders(folders: list[Path], issues: list[ReadIssue]) -> Iterator[Record]:
     for folder in folders:
-        for file in _texts(folder):
+        for file in sorted(folder.glob("*.txt")):
+            if file.name.startswith("."):
+                continue
+            if not file.is_file():
+                where = printable_name(str(file))
+                issues.append(ReadIssue(where, None, None, "not a regular file (a folder?): skipped"))
+                continue
             record = read_article(file, folder.name, issues)
             if record is not None:
                 yield record
 
 
 def read_article(file: Path, label: str, issues: list[ReadIssue]) -> Record | None:
-    """The record for one article file, or None (with an issue) when it is empty or unreadable."""
-    ident = f"{label}/{file.stem}"
+    """The record for one article file, or None (with an issue) when it is empty or unreadable.
+
+    A file or folder name that is not valid UTF-8 is kept with its bad bytes written as ``\\xNN`` in the
+    id and label (with a note), since no dataset or report can hold undecodable names.
+    """
+    label, where = printable_name(label), printable_name(str(file))
+    ident = f"{label}/{printable_name(file.stem)}"
+    if where != str(file):
+        issues.append(
+            ReadIssue(
+                where, None, None, "file name is not valid UTF-8: bad bytes shown as \\xNN", ident, kept=True
+            )
+        )
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        issues.append(ReadIssue(str(file), None, None, f"cannot read: {exc.strerror or exc}", ident))
+        issues.append(ReadIssue(where, None, None, f"cannot read: {exc.strerror or exc}", ident))
         return None
-    content = decode_text(raw, str(file), ident, issues)
+    content = decode_text(raw, where, ident, issues)
     lines = [line.strip() for line in content.splitlines()]
     paragraphs = [line for line in lines if line]
     if not paragraphs:
-        issues.append(ReadIssue(str(file), None, None, "empty file: skipped", ident))
+        issues.append(ReadIssue(where, None, None, "empty file: skipped", ident))
         return None
     title, body = paragraphs[0], paragraphs[1:]
     return Record(id=ident, title=title, text="\n".join(body) or title, labels={LABEL_SOURCE: [label]})
+
+
+def printable_name(name: str) -> str:
+    """A file name as valid Unicode: undecodable bytes (surrogate escapes) written as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def decode_text(raw: bytes, file: str, ident: str, issues: list[ReadIssue]) -> str:

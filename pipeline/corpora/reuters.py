@@ -76,12 +76,17 @@ def _read_files(folder: Path, scheme: str, issues: list[ReadIssue]) -> Iterator[
 
 
 def parse_sgml(sgml: str, file: str, scheme: str, issues: list[ReadIssue]) -> Iterator[Record]:
-    """The records of one .sgm file's text; ``file`` names it in issues."""
-    line, counted = 1, 0
+    """The records of one .sgm file's text; ``file`` names it in issues.
+
+    An article that is never closed (a truncated file, or a ``<REUTERS`` opened again before
+    ``</REUTERS>``) is reported on its line and skipped; the articles after it are still read.
+    """
+    line, counted, found = 1, 0, False
     for start, attributes, content in _articles(sgml):
+        found = True
         line += sgml.count("\n", counted, start)
         counted = start
-        record = parse_article(attributes, content, scheme)
+        record = parse_article(attributes, content, scheme) if content is not None else attributes
         if isinstance(record, str):
             issues.append(ReadIssue(file, line, None, record))
             continue
@@ -90,16 +95,30 @@ def parse_sgml(sgml: str, file: str, scheme: str, issues: list[ReadIssue]) -> It
                 ReadIssue(file, line, "TEXT", "empty story (no title, no text): kept", record.id, kept=True)
             )
         yield record
+    if not found:
+        issues.append(ReadIssue(file, None, None, "no <REUTERS> article in this file", kept=True))
 
 
-def _articles(sgml: str) -> Iterator[tuple[int, str, str]]:
-    """(offset, attribute text, content) of each ``<REUTERS ...>...</REUTERS>`` element."""
+def _articles(sgml: str) -> Iterator[tuple[int, str, str | None]]:
+    """(offset, attribute text, content) of each ``<REUTERS ...>...</REUTERS>`` element, or (offset, reason,
+    None) for one that is not closed before the next ``<REUTERS`` or the end of the text."""
     start = sgml.find("<REUTERS")
     while start >= 0:
-        head_end = sgml.find(">", start)
-        end = sgml.find("</REUTERS>", head_end)
-        if head_end < 0 or end < 0:
-            return
+        following = sgml.find("<REUTERS", start + 8)
+        limit = following if following >= 0 else len(sgml)
+        head_end = sgml.find(">", start, limit)
+        end = sgml.find("</REUTERS>", head_end, limit) if head_end >= 0 else -1
+        if end < 0:
+            head = sgml[start + 8 : head_end if head_end >= 0 else limit]
+            ident = dict(_ATTR.findall(head)).get("NEWID")
+            before = "the next article" if following >= 0 else "the end of the file"
+            yield (
+                start,
+                f"article{f' NEWID {ident}' if ident else ''} not closed before {before}: skipped",
+                None,
+            )
+            start = following
+            continue
         yield start, sgml[start + 8 : head_end], sgml[head_end + 1 : end]
         start = sgml.find("<REUTERS", end)
 

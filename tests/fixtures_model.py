@@ -1,0 +1,115 @@
+"""Shared by the predict, serve and Dask tests: the prepared Reuters split, and a small model trained once.
+
+Import the fixture into a test module (``from fixtures_model import small_model``); it trains at most once
+per test process whichever modules use it: a small Reuters model (20,000 word features, thresholds on
+validation), logged and registered as ``news-tagger@champion`` in a temporary SQLite store whose artifacts
+stay in the temporary folder, and exported to a folder there.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASET = ROOT / "data" / "processed" / "reuters" / "dataset"
+NEWSTAG = str(Path(sys.executable).with_name("newstag"))
+QUIET_ENV = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    root: Path
+    tracking_uri: str
+    folder: Path  # the exported champion
+    uri: str = "models:/news-tagger@champion"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment for a subprocess using this model's store."""
+        return {**os.environ, **QUIET_ENV, "MLFLOW_TRACKING_URI": self.tracking_uri, **extra}
+
+
+@functools.cache
+def _load_dataset() -> Any:
+    if not (DATASET / "dataset_dict.json").is_file():
+        return None
+    import datasets
+
+    return datasets.load_from_disk(str(DATASET))
+
+
+def reuters_texts() -> dict[str, list[str]] | None:
+    """Texts of the prepared Reuters train and test splits and the test titles, or None when not prepared."""
+    data = _load_dataset()
+    if data is None:
+        return None
+    return {"train": data["train"]["text"], "test": data["test"]["text"], "titles": data["test"]["title"]}
+
+
+def reuters_test_rows() -> list[dict[str, str]]:
+    """The Reuters test split as id/title/text rows (never written inside the repository)."""
+    data = _load_dataset()
+    assert data is not None, "train the small model first: it prepares the dataset"
+    test = data["test"]
+    return [
+        {"id": i, "title": t, "text": x}
+        for i, t, x in zip(test["id"], test["title"], test["text"], strict=True)
+    ]
+
+
+_TRAINED: dict[str, TrainedModel] = {}
+
+
+def _train(root: Path) -> TrainedModel:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    # the experiment's artifacts go to the temporary folder, not to ./mlruns
+    MlflowClient(uri).create_experiment("newstag", artifact_location=(root / "artifacts").as_uri())
+    cmd = [
+        NEWSTAG,
+        "train",
+        "-c",
+        "configs/reuters.yaml",
+        "--tracking-uri",
+        uri,
+        "--set",
+        f"tracking.export_dir={root / 'models'}",
+        "--set",
+        "features.word.max_features=20000",
+        "--set",
+        "thresholds.strategy=validation",
+        "--json",
+    ]
+    done = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, f"training failed:\n{done.stderr[-3000:]}"
+    json.loads(done.stdout)
+    folder = root / "models" / "news-tagger" / "champion"
+    assert (folder / "MLmodel").is_file()
+    return TrainedModel(root, uri, folder)
+
+
+@pytest.fixture(scope="session")
+def small_model(reuters_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """A small Reuters model, registered and exported (trained once per test process)."""
+    if "model" not in _TRAINED:
+        _TRAINED["model"] = _train(tmp_path_factory.mktemp("small-model"))
+    return _TRAINED["model"]

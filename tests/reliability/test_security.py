@@ -1,0 +1,230 @@
+"""Tampered models are refused; servers bind loopback; nothing calls out.
+
+The model tests use a tiny tagger trained here in a second on made-up sentences, logged to a temporary
+SQLite store and exported, so every load path is covered: an exported folder, ``models:/NAME/VERSION``,
+``mlflow.pyfunc.load_model`` and ``newstag evaluate``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import random
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from reliability_support import assert_clean_failure, run_cli
+
+from pipeline import cli, tracking
+from pipeline.errors import ModelError
+from pipeline.features import Featurizer
+from pipeline.loading import TAGGER_FILE, load_tagger
+from pipeline.model import NewsTagger
+
+PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Africa": ["Nairobi", "Lagos", "Accra"]}
+THEMES = {"energy": ["oil output", "crude prices"], "agriculture": ["wheat harvest", "coffee growers"]}
+
+
+def corpus(n: int, seed: int) -> tuple[list[str], dict[str, list[list[str]]]]:
+    rng = random.Random(seed)
+    docs, regions, themes = [], [], []
+    for _ in range(n):
+        region, theme = rng.choice(sorted(PLACES)), rng.choice(sorted(THEMES))
+        docs.append(
+            f"In {rng.choice(PLACES[region])}, {rng.choice(THEMES[theme])} rose on {rng.random():.3f}."
+        )
+        regions.append([region])
+        themes.append([theme])
+    return docs, {"regions": regions, "themes": themes}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    """A tiny tagger logged and registered as ``m`` v1 in a temp store, and exported to a folder."""
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    (xt, yt), (xv, yv) = corpus(120, 1), corpus(40, 2)
+    tagger = NewsTagger(Featurizer(word_min_df=1), axes=("regions", "themes"), min_support=3, n_jobs=1)
+    tagger.fit(xt, yt, xv, yv)
+    tracking.setup_tracking(uri)
+    exp = mlflow.MlflowClient().create_experiment("security", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment(experiment_id=exp)
+    with mlflow.start_run() as run:
+        info = tracking.log_tagger(
+            tagger, pd.DataFrame({"text": xt[:2], "title": ["a", "b"]}), tagger.describe()
+        )
+    version = mlflow.register_model(info.model_uri, "m").version
+    export = tracking.export_model(info.model_uri, "m", str(version), True, str(root / "models"))
+    docs, gold = corpus(20, 3)
+    labelled = root / "labelled.jsonl"
+    labelled.write_text(
+        "".join(
+            json.dumps({"id": str(i), "text": d, **{a: gold[a][i] for a in gold}}) + "\n"
+            for i, d in enumerate(docs)
+        )
+    )
+    yield {
+        "uri": uri,
+        "root": root,
+        "info": info,
+        "run_id": run.info.run_id,
+        "export": export,
+        "labelled": labelled,
+    }
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def tampered(store, tmp_path: Path) -> Path:
+    """A copy of the exported model folder with one bit of its tagger file flipped."""
+    import shutil
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(store["export"], folder)
+    flip_byte(folder / "artifacts" / TAGGER_FILE)
+    return folder
+
+
+def test_an_intact_model_loads_everywhere(store) -> None:
+    tagger, info = load_tagger(str(store["export"]))
+    assert tagger.predict_labels(["In Paris, oil output rose."])["regions"] == [["Europe"]]
+    assert info.sha256 == store["info"].sha256
+    assert load_tagger("models:/m/1", store["uri"])[1].sha256 == store["info"].sha256
+    assert (
+        len(
+            mlflow.pyfunc.load_model(str(store["export"])).predict(pd.DataFrame({"text": ["In Paris, oil."]}))
+        )
+        == 1
+    )
+
+
+def test_load_tagger_refuses_a_flipped_byte(tampered: Path) -> None:
+    with pytest.raises(
+        ModelError, match=r"sha256 mismatch .* the model file changed after training; refusing to load it"
+    ):
+        load_tagger(str(tampered))
+
+
+def test_pyfunc_load_model_refuses_a_flipped_byte(tampered: Path) -> None:
+    with pytest.raises(Exception, match="sha256 mismatch") as info:
+        mlflow.pyfunc.load_model(str(tampered))
+    assert "refusing to load it" in str(info.value)
+
+
+def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, tmp_path: Path) -> None:
+    """Changing the file AND the hash in MLmodel: a store model still disagrees with its run's tag."""
+    artifacts = Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
+    blob, mlmodel = artifacts / "artifacts" / TAGGER_FILE, artifacts / "MLmodel"
+    original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
+    try:
+        flip_byte(blob)
+        from pipeline.loading import sha256_file
+
+        spec = yaml.safe_load(original_spec)
+        spec["flavors"]["python_function"]["config"]["tagger_sha256"] = sha256_file(blob)
+        mlmodel.write_text(yaml.safe_dump(spec))
+        with pytest.raises(
+            ModelError, match=r"MLmodel records sha256 .* but its run recorded .*refusing to load it"
+        ):
+            load_tagger("models:/m/1", store["uri"])
+    finally:
+        blob.write_bytes(original_blob)
+        mlmodel.write_text(original_spec)
+
+
+def test_a_model_without_a_recorded_hash_is_refused(store, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "nohash"
+    shutil.copytree(store["export"], folder)
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    del spec["flavors"]["python_function"]["config"]["tagger_sha256"]
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    with pytest.raises(
+        ModelError, match="no sha256 recorded for this model; refusing to unpickle an unverified file"
+    ):
+        load_tagger(str(folder))
+
+
+def test_cli_evaluate_refuses_a_tampered_model_in_one_line(store, tampered: Path) -> None:
+    proc = run_cli(
+        ["evaluate", "--model", str(tampered), "--input", str(store["labelled"]), "--json"], tampered.parent
+    )
+    assert_clean_failure(proc, "evaluate", "sha256 mismatch", "refusing to load it")
+    ok = run_cli(
+        ["evaluate", "--model", str(store["export"]), "--input", str(store["labelled"]), "--json"],
+        tampered.parent,
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert json.loads(ok.stdout)["n_docs"] == 20
+
+
+# ------------------------------------------------------------------------------------------------ loopback
+
+
+def test_cli_ui_binds_loopback_unless_told() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["ui"]).host == "127.0.0.1"
+    assert parser.parse_args(["ui", "--host", "0.0.0.0"]).host == "0.0.0.0"  # only when the user says so
+
+
+def test_no_other_command_has_a_host_option_defaulting_off_loopback() -> None:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.dest in ("host", "bind", "listen"):
+                assert action.default in ("127.0.0.1", "localhost", "::1"), (
+                    name,
+                    action.dest,
+                    action.default,
+                )
+
+
+def test_ui_server_is_started_on_the_given_host_only() -> None:
+    ui = pytest.importorskip("pipeline.ui")
+    assert inspect.signature(ui.run_ui).parameters["host"].default == "127.0.0.1"
+    command = ui.server_command("sqlite:///mlflow.db", "127.0.0.1", 5999)
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert "0.0.0.0" not in command
+
+
+def test_dask_local_cluster_binds_loopback(monkeypatch) -> None:
+    predict = pytest.importorskip("pipeline.predict")
+    distributed = pytest.importorskip("distributed")
+    seen = {}
+
+    class FakeCluster:
+        def __init__(self, **kwargs):
+            seen.update(kwargs)
+            raise RuntimeError("stop here")
+
+    monkeypatch.setattr(distributed, "LocalCluster", FakeCluster)
+    with pytest.raises(RuntimeError, match="stop here"):
+        predict.DaskEngine(None, None, 2, None)
+    assert seen["host"] == "127.0.0.1" and seen.get("dashboard_address") is None
+
+
+def test_the_cli_turns_telemetry_off_and_hugging_face_offline(monkeypatch) -> None:
+    for key in cli.QUIET_ENV:
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true" and os.environ["DO_NOT_TRACK"] == "true"
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"

@@ -1,0 +1,79 @@
+"""Config loading: the shipped configs validate, errors name the file and the key, --set overrides."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, apply_overrides, load_config, parse_override
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["reuters.yaml", "reuters-r90.yaml", "bbc.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    cfg = load_config(ROOT / "configs" / name)
+    assert cfg.axes and cfg.name == name.removesuffix(".yaml")
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text((ROOT / "configs/bbc.yaml").read_text() + "\nmodel_typo: 1\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: invalid config\n  model_typo: unknown key"):
+        load_config(path)
+
+
+def test_wrong_type_names_the_dotted_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text((ROOT / "configs/bbc.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"model\.C: Input should be a valid number"):
+        load_config(path, ["model.C=lots"])
+
+
+def test_missing_file_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
+        load_config("nope.yaml")
+
+
+def test_overrides_parse_yaml_values_and_create_sections() -> None:
+    assert parse_override("model.C=0.25") == (["model", "C"], 0.25)
+    assert parse_override("features.word.ngram_range=[1, 3]") == (["features", "word", "ngram_range"], [1, 3])
+    data = apply_overrides({"a": {"b": 1}}, ["a.b=2", "x.y=z"])
+    assert data == {"a": {"b": 2}, "x": {"y": "z"}}
+    with pytest.raises(ConfigError, match=r"expected dotted\.key=value"):
+        parse_override("model.C")
+    with pytest.raises(ConfigError, match="is not a section"):
+        apply_overrides({"a": 1}, ["a.b=2"])
+
+
+def test_override_reaches_the_model(tmp_path: Path) -> None:
+    cfg = load_config(ROOT / "configs/reuters.yaml", ["model.C=2", "features.word.max_features=10"])
+    assert cfg.model.C == 2.0 and cfg.features.word.max_features == 10
+    assert cfg.flat()["model.C"] == 2.0
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys; from pipeline.cli import build_parser; build_parser().format_help();"
+        "heavy = [m for m in ('mlflow', 'sklearn', 'datasets', 'pandas', 'scipy') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
+
+
+def test_cli_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\ncorpus: {format: jsonl}\naxes: {}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "prepare", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2
+    assert "axes: at least one label axis is needed" in out.stderr or "axes" in out.stderr
+    assert "Traceback" not in out.stderr
