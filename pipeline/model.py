@@ -59,7 +59,11 @@ def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         if abs(g1) < 1e-6 and abs(g2) < 1e-6:
             break
         w = p * (1 - p)
-        h11, h12, h22 = float((w * scores * scores).sum()) + 1e-12, float((w * scores).sum()), float(w.sum()) + 1e-12
+        h11, h12, h22 = (
+            float((w * scores * scores).sum()) + 1e-12,
+            float((w * scores).sum()),
+            float(w.sum()) + 1e-12,
+        )
         det = h11 * h22 - h12 * h12
         da, db = -(h22 * g1 - h12 * g2) / det, -(h11 * g2 - h12 * g1) / det
         step = 1.0
@@ -177,7 +181,9 @@ class NewsTagger(BaseEstimator):
         names = vec.get_feature_names_out()
         places = Gazetteer(min_city_population=self.featurizer_.min_city_population).place_words()
         return np.fromiter(
-            (t in places or any(w in places for w in t.split(" ")) for t in names), dtype=bool, count=len(names)
+            (t in places or any(w in places for w in t.split(" ")) for t in names),
+            dtype=bool,
+            count=len(names),
         )
 
     def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,6 @@ from mlflow.models import set_model
 
 from pipeline.loading import load_verified
 
-
 # The input is a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 

@@ -73,7 +73,10 @@ def test_modern_places_get_their_region(reuters_tagger) -> None:
 def test_a_second_mention_makes_a_missed_region_certain(reuters_tagger) -> None:
     _, _, tagger = reuters_tagger
     pred = tagger.predict_labels(
-        [f"{t} Officials in {capital} confirmed it." for (t, _), capital in zip(MODERN[:6], CAPITALS, strict=True)]
+        [
+            f"{t} Officials in {capital} confirmed it."
+            for (t, _), capital in zip(MODERN[:6], CAPITALS, strict=True)
+        ]
     )["regions"]
     assert pred == [[r] for _, r in MODERN[:6]]
 
