@@ -629,6 +629,18 @@ def _gold_from_file(
     return frame, gold, issues
 
 
+def scored_labels(
+    model_labels: Mapping[str, Sequence[str]], gold: Mapping[str, Sequence[Sequence[str]]]
+) -> dict[str, list[str]]:
+    """Per gold axis, the model's labels plus gold labels it cannot predict (they score 0, not vanish)."""
+    out = {}
+    for axis, rows in gold.items():
+        known = list(model_labels.get(axis, []))
+        extra = sorted({label for row in rows for label in row} - set(known))
+        out[axis] = known + extra
+    return out
+
+
 def evaluate_command(
     model_uri: str,
     input_path: str | None = None,
@@ -664,7 +676,7 @@ def evaluate_command(
             )
         source = {"config": str(config_path), "split": split}
     pred = tagger.predict_labels(frame)
-    report = evaluation_report(gold, {a: pred[a] for a in gold}, {a: tagger.labels_[a] for a in gold})
+    report = evaluation_report(gold, {a: pred[a] for a in gold}, scored_labels(tagger.labels_, gold))
     report.update({"model": model_uri, **source})
     if issues:
         report["rejected"] = [i.to_dict() for i in issues]

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -31,6 +32,9 @@ from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
 from pipeline.loading import SHA_TAG, TAGGER_FILE, sha256_file
+
+# Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 
 PIP_PACKAGES = (
     "mlflow",

@@ -100,11 +100,11 @@ def run_name(cfg: Config) -> str:
 
 def evaluate_split(tagger: Any, frame: Any, gold: Mapping[str, list[list[str]]]) -> tuple[dict, dict]:
     """(report, probabilities per axis) of the tagger on one split."""
-    from pipeline.evaluate import evaluation_report
+    from pipeline.evaluate import evaluation_report, scored_labels
 
     scores = tagger.predict_scores(frame)
     pred = tagger.labels_from_scores(scores)
-    return evaluation_report(gold, pred, tagger.labels_), scores
+    return evaluation_report(gold, pred, scored_labels(tagger.labels_, gold)), scores
 
 
 def write_figures(
@@ -153,6 +153,8 @@ def run_note(
         "",
         f"Registry: {decision}",
     ]
+    if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
+        lines += ["", "Note: validation documents were used for training (thresholds.cv_include_validation)."]
     return "\n".join(lines)
 
 

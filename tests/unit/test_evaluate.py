@@ -294,3 +294,13 @@ def test_importing_the_module_does_not_import_matplotlib_or_sklearn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "[]"
+
+
+def test_gold_labels_the_model_cannot_predict_count_in_macro() -> None:
+    from pipeline.evaluate import scored_labels
+
+    gold = {"topics": [["a"], ["b"], ["rare"]]}
+    labels = scored_labels({"topics": ["a", "b"]}, gold)
+    assert labels == {"topics": ["a", "b", "rare"]}
+    report = evaluation_report(gold, {"topics": [["a"], ["b"], []]}, labels)
+    assert report["axes"]["topics"]["macro_f1"] == pytest.approx(2 / 3)  # rare scores 0 instead of vanishing
