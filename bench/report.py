@@ -34,7 +34,8 @@ def _n(value: Any) -> str:
 def _ratio(a: Any, b: Any) -> str:
     if a is None or b is None or not b:
         return NA
-    return f"{a / b:.2f}x"
+    r = a / b
+    return f"{r:.3f}x" if r < 0.1 else f"{r:.2f}x"
 
 
 def _yes(met: Any) -> str:
@@ -70,10 +71,11 @@ def _load_line(r: dict[str, Any]) -> str:
     if load.get("median") is None:
         return "- **Load**: not sampled."
     cores = r["machine"]["logical_cores"] or 1
-    busy = load["max"] > cores + 0.5
+    busy = load["median"] > cores + 1.0
     return (
-        f"- **Load**: 1-minute load average around the measurements: median {load['median']:.1f}, "
-        f"min {load['min']:.1f}, max {load['max']:.1f} on {cores} cores"
+        f"- **Load**: 1-minute load average sampled around every measurement: median {load['median']:.1f}, "
+        f"min {load['min']:.1f}, max {load['max']:.1f} on {cores} cores (the benchmark itself keeps up to "
+        "2 cores busy)"
         + (
             ". **Other work was running on this machine during the benchmark**: wall times and docs/s are "
             "lower than on an idle machine and noisier (CPU seconds are in results.json)."
@@ -132,7 +134,7 @@ def _targets(r: dict[str, Any]) -> list[str]:
             margin = "" if t["margin"] is None else f" ({t['margin']:.2f}x{t.get('note', '')})"
         elif "RSS" in t["target"]:
             cells = (f"{_n(mine)} MB" if mine is not None else NA, f"{_n(peer)} MB")
-            margin = ""
+            margin = "" if t["margin"] is None else f" ({-t['margin']:+,.0f} MB{t.get('note', '')})"
         else:
             cells = (_f(mine, 4), _f(peer, 4))
             margin = "" if t["margin"] is None else f" ({t['margin']:+.4f})"
@@ -195,8 +197,8 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
                 continue
             micro = a.get("accuracy") if single else a.get("micro_f1")
             macro = a.get("macro_f1")
-            if single and a.get("accuracy_sd") is not None:
-                micro_s = f"{micro:.4f} ± {a['accuracy_sd']:.4f}"
+            if single and a.get("subset_accuracy_sd") is not None:
+                micro_s = f"{micro:.4f} ± {a['subset_accuracy_sd']:.4f}"
                 macro_s = f"{macro:.4f} ± {a.get('macro_f1_sd') or 0:.4f}"
             else:
                 micro_s, macro_s = _f(micro, 4), _f(macro, 4)
@@ -233,11 +235,15 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
         notes = []
         if tune.get("best"):
             best = tune["best"]
-            picked = {str(p[axis]) for p in best if axis in p}
+            picked = {", ".join(f"{k} {v}" for k, v in p[axis].items()) for p in best if axis in p}
             notes.append(
                 f"fastText grid pick ({tune['metric']} on validation): "
                 + "; ".join(sorted(picked))
-                + (f" (per fold: {len(best)} folds)" if len(best) > 1 else "")
+                + (
+                    f" (picked per fold; {len(picked)} distinct over {len(best)} folds)"
+                    if len(best) > 1
+                    else ""
+                )
             )
         nt = systems.get("newstag", {})
         if nt.get("info", {}).get("data"):
@@ -255,9 +261,40 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
             if chk and chk.get("parsed") and f"{axis}_micro_f1" in chk:
                 notes.append(
                     f"micro-F1 of the CLI's output file on the same articles: {chk[f'{axis}_micro_f1']:.4f}"
+                    + (
+                        " (a sanity check only: the exported model was trained on part of these articles)"
+                        if ds["cv_folds"]
+                        else " (exported model trained by `newstag train`, on train only)"
+                    )
                 )
         elif cli.get("error"):
             notes.append(f"CLI measurement failed: {cli['error'][:200]}")
+        key = "accuracy" if single else "micro_f1"
+        for system, st in systems.items():
+            reps = [
+                x.get(key)
+                for x in st.get("axes", {}).get(axis, {}).get("repeats", [])
+                if x.get(key) is not None
+            ]
+            if len(reps) > 1 and max(reps) - min(reps) > 0.002:
+                notes.append(
+                    f"{NAMES[system]}: {head} over the {len(reps)} runs ranged {min(reps):.4f}-{max(reps):.4f} "
+                    "(median shown)"
+                )
+        mine = rows.get("newstag", {})
+        sd = (
+            systems.get("newstag", {})
+            .get("axes", {})
+            .get(axis, {})
+            .get("subset_accuracy_sd" if single else "")
+        )
+        if sd and mine:
+            close = [s for s in rows if s != "newstag" and abs(mine["micro"] - rows[s]["micro"]) < sd]
+            for s in close:
+                notes.append(
+                    f"newstag's {head} margin over {NAMES[s]} ({mine['micro'] - rows[s]['micro']:+.4f}) is smaller "
+                    f"than newstag's fold-to-fold standard deviation ({sd:.4f}): not a meaningful difference"
+                )
         if single:
             thr = {
                 s: systems[s]["axes"][axis].get("thresholded_micro_f1")
@@ -338,14 +375,35 @@ def scale_plot(scale: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     pts = [p for p in scale["points"] if p.get("docs_per_s")]
     docs = [p["docs"] for p in pts]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(15, 4.2), dpi=100)
+    walls = [p["wall_seconds"] for p in pts]
+    ax0.plot(docs, walls, "o-", color="tab:green", label="measured")
+    rate = pts[-1].get("marginal_docs_per_s")
+    if rate:  # a straight line through the largest point with the marginal rate: what linear time looks like
+        fixed = walls[-1] - docs[-1] / rate
+        ax0.plot(
+            docs,
+            [fixed + n / rate for n in docs],
+            ":",
+            color="grey",
+            label=f"{fixed:.1f} s + n / {rate:,.0f}",
+        )
+    ax0.set(xscale="log", yscale="log", xlabel="documents", ylabel="wall seconds", title="time")
+    ax0.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax0.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax0.legend(loc="upper left")
     ax1.plot(docs, [p["docs_per_s"] for p in pts], "o-", color="tab:blue")
     ax1.set(xscale="log", xlabel="documents", ylabel="docs/s (wall, CLI --jobs 2)", title="throughput")
     ax1.set_ylim(bottom=0)
     ax2.plot(docs, [p["peak_tree_rss_mb"] for p in pts], "o-", color="tab:red", label="process tree, RSS")
+    if all(p.get("peak_tree_pss_mb") for p in pts):
+        ax2.plot(
+            docs, [p["peak_tree_pss_mb"] for p in pts], "^-", color="tab:purple", label="process tree, PSS"
+        )
     ax2.plot(
         docs, [p["peak_process_rss_mb"] for p in pts], "s--", color="tab:orange", label="largest process"
     )
@@ -353,7 +411,7 @@ def scale_plot(scale: dict[str, Any], path: Path) -> Path:
     ax2.set(xscale="log", xlabel="documents", ylabel="peak RSS (MB)", title="memory")
     ax2.set_ylim(bottom=0)
     ax2.legend(loc="lower right")
-    for ax in (ax1, ax2):
+    for ax in (ax0, ax1, ax2):
         ax.grid(alpha=0.3)
     fig.suptitle(f"newstag predict, {scale['dataset']} test articles replicated")
     fig.tight_layout()

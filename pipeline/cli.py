@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline import DEFAULT_CONFIG, __version__
 
-EXIT_OK, EXIT_REJECTS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_REJECTS, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
 DEFAULT_MODEL = "models:/news-tagger@champion"
 
 # Nothing this tool does may call out: telemetry off, Hugging Face offline unless the user says otherwise.
@@ -372,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # disk full, file too large, permission denied while the command runs
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"newstag {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_IO
     except KeyboardInterrupt:
         print(f"newstag {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -100,26 +100,22 @@ print(json.dumps({"score": score, "version": promo.version, "promoted": promo.pr
 
 
 def test_promotions_racing_for_the_alias_end_on_the_best(tmp_path: Path) -> None:
-    """Four processes register and promote at the same instant: the champion is the best score."""
+    """Three processes register and promote at the same instant: the champion is the best score."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     script = tmp_path / "racer.py"
     script.write_text(RACER)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import mlflow; mlflow.set_tracking_uri({uri!r}); mlflow.search_experiments()",
-        ],
-        env=cli_env(),
-        check=True,
-        timeout=120,
+    create = (
+        f"import mlflow; mlflow.set_tracking_uri({uri!r}); "
+        f"mlflow.MlflowClient().create_experiment('race', artifact_location={str(tmp_path / 'artifacts')!r})"
     )
-    scores = [0.81, 0.93, 0.87, 0.90]
+    subprocess.run([sys.executable, "-c", create], cwd=tmp_path, env=cli_env(), check=True, timeout=120)
+    scores = [0.81, 0.93, 0.87]
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), uri, str(s), str(barrier), str(len(scores))],
+            cwd=tmp_path,
             env=cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

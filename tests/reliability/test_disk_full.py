@@ -91,9 +91,6 @@ def check_no_complete_file(proc: subprocess.CompletedProcess[str], output: Path,
     assert all(name.endswith(TEMP_SUFFIXES) for name in left), left
 
 
-@pytest.mark.xfail(
-    strict=False, reason="pipeline/predict.py (issue 4) is being written; see the closing report"
-)
 def test_predict_onto_a_full_tmpfs_fails_cleanly(
     trained_sandbox: TrainedSandbox, tmpfs: Path, tmp_path: Path
 ) -> None:
@@ -104,9 +101,6 @@ def test_predict_onto_a_full_tmpfs_fails_cleanly(
     check_no_complete_file(proc, output, "No space left on device", "disk is full", "no space")
 
 
-@pytest.mark.xfail(
-    strict=False, reason="pipeline/predict.py (issue 4) is being written; see the closing report"
-)
 def test_predict_past_the_file_size_limit_fails_cleanly(
     trained_sandbox: TrainedSandbox, tmp_path: Path
 ) -> None:

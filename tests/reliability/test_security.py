@@ -228,3 +228,31 @@ def test_the_cli_turns_telemetry_off_and_hugging_face_offline(monkeypatch) -> No
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true" and os.environ["DO_NOT_TRACK"] == "true"
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["HF_DATASETS_OFFLINE"] == "1"
     assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1"
+
+
+# ------------------------------------------------------------------------------------------------ what is logged
+
+
+def test_paths_are_logged_relative_to_the_project_and_home(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    home = str(Path.home())
+    text = f"{tmp_path}/configs/x.yaml {home}/corpora/y.jsonl relative/z.csv"
+    assert tracking.portable(text) == "configs/x.yaml ~/corpora/y.jsonl relative/z.csv"
+
+
+def test_a_git_remote_token_is_not_logged(monkeypatch, tmp_path: Path) -> None:
+    git = pytest.importorskip("git")
+    repo = git.Repo.init(tmp_path / "repo")
+    repo.create_remote("origin", "https://someone:ghp_FAKEtoken123@github.com/org/newstag.git")
+    script = tmp_path / "repo" / "run.py"
+    script.write_text("")
+    repo.index.add([str(script)])
+    repo.index.commit(
+        "init", author=git.Actor("t", "t@example.com"), committer=git.Actor("t", "t@example.com")
+    )
+    monkeypatch.setattr("sys.argv", [str(script)])
+    tags = tracking.source_tags("newstag train")
+    assert tags == {
+        "mlflow.source.name": "newstag train",
+        "mlflow.source.git.repoURL": "https://github.com/org/newstag.git",
+    }
