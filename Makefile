@@ -21,7 +21,7 @@ export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: help install data train tune evaluate predict ui bench bench-quick test test-fast lint format clean
+.PHONY: help install link-data data train tune evaluate predict ui bench bench-quick test test-fast lint format clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,13 +35,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install newstag with its extras
 
-data: $(STAMP) ## link the shared corpora into data/raw/ and prepare $(CONFIG)
+link-data: ## link ../shared/data/<corpus> into data/raw/ when it exists
 	@mkdir -p data/raw
 	@for name in reuters21578 bbc_news; do \
 	  if [ ! -e data/raw/$$name ] && [ -d $(SHARED)/$$name ]; then \
 	    ln -s "$$(cd $(SHARED)/$$name && pwd)" data/raw/$$name && echo "linked data/raw/$$name -> $(SHARED)/$$name"; \
 	  fi; \
 	done
+
+data: $(STAMP) link-data ## link the shared corpora into data/raw/ and prepare $(CONFIG)
 	$(BIN)/newstag prepare --config $(CONFIG) $(ARGS)
 
 train: data ## prepare, fit, evaluate, log to MLflow, register/promote, export
@@ -59,17 +61,13 @@ predict: $(STAMP) ## tag a file: make predict ARGS='--input in.jsonl --output ou
 ui: $(STAMP) ## the MLflow UI on the project's store, http://127.0.0.1:5000
 	$(BIN)/newstag ui $(ARGS)
 
-bench: $(STAMP) ## benchmarks side by side with the peers (bench/results.md)
+bench: $(STAMP) link-data ## benchmarks side by side with the peers (bench/results.md)
 	$(BIN)/python -m bench.run $(ARGS)
 
-bench-quick: $(STAMP) ## a reduced benchmark run (a few minutes)
+bench-quick: $(STAMP) link-data ## a reduced benchmark run (a few minutes)
 	$(BIN)/python -m bench.run --quick $(ARGS)
 
-test: $(STAMP) ## the whole test suite (unit, data, model, e2e)
-	@mkdir -p data/raw
-	@for name in reuters21578 bbc_news; do \
-	  if [ ! -e data/raw/$$name ] && [ -d $(SHARED)/$$name ]; then ln -s "$$(cd $(SHARED)/$$name && pwd)" data/raw/$$name; fi; \
-	done
+test: $(STAMP) link-data ## the whole test suite (unit, data, model, e2e)
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: $(STAMP) ## the tests not marked slow

@@ -320,9 +320,9 @@ def _scale(r: dict[str, Any]) -> list[str]:
     lines += [
         f"`newstag predict --model {scale['model']} --input N.jsonl --output out.jsonl --jobs {scale['jobs']} "
         f"--quiet` over the {scale['dataset']} test articles replicated to N rows. Peak RSS (tree) is the peak of "
-        "the summed RSS of the CLI process and its worker processes, sampled every 0.1 s; it counts pages the "
-        "forked workers share with their parent (the model) once per process. PSS counts shared pages "
-        "once, so it is closer to the memory the tree really takes. The largest single process is beside them.",
+        "the summed RSS of the CLI process and its worker processes, sampled every 0.1 s; pages the forked "
+        "workers share with their parent (libraries, the model) count again in every process. PSS splits "
+        "shared pages between the processes that map them, so it is closer to the memory the tree really takes. The largest single process is beside them.",
         "",
         "| documents | input MB | wall s | docs/s | marginal docs/s | CPU s (tree) | peak RSS MB (tree) | "
         "peak PSS MB (tree) | peak RSS MB (one process) | processes | all rows out |",

@@ -410,8 +410,9 @@ class ProcessEngine(Engine):
         methods = multiprocessing.get_all_start_methods()
         fork = "fork" in methods
         context = multiprocessing.get_context("fork" if fork else "spawn")
-        if fork:  # build the per-process lookup tables (gazetteer index, word ids) once, before forking
-            tagger.transform_docs({"title": ["Warm-up"], "text": ["Tokyo and Paris."]})
+        # The parent only reads and writes: it does not build the scoring tables (gazetteer index, word ids).
+        # Each worker builds its own on its first chunk; copy-on-write pages shared after a warm-up are
+        # counted again in every process's RSS, so this keeps the process tree's summed RSS lower.
         # forked workers inherit the verified tagger; spawned ones load and verify it again
         _WORKER.update(path=model_path, tagger=tagger)
         self.pool = ProcessPoolExecutor(
