@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,6 +22,12 @@ for _key, _value in {
 }.items():
     os.environ[_key] = _value
 os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface-tests"))
+
+# Property-based tests explore new inputs on a developer's machine; CI replays a fixed set, so a red CI is
+# always reproducible (a failing example found locally is kept in .hypothesis/ and replayed first).
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def corpus_dir(name: str, env: str) -> Path | None:

@@ -386,7 +386,11 @@ def article(newid: str, title: str, body: str, extra: str = "") -> str:
 
 SGML_TEXT = st.text(
     st.characters(blacklist_characters="<>&", blacklist_categories=("Cs",)), min_size=1, max_size=80
-).filter(lambda t: t.strip() and t.split()[-1].lower().rstrip(".") not in ("reuter", "reuters"))
+).filter(
+    # a good article has some visible content (the reader drops control characters) and no sign-off word
+    lambda t: any(c.isprintable() and not c.isspace() for c in t)
+    and t.split()[-1].lower().rstrip(".") not in ("reuter", "reuters")
+)
 BAD_SGML: dict[str, Callable[[random.Random, str], str]] = {
     "article never closed": lambda r, n: f'<REUTERS NEWID="{n}">\n<TEXT><TITLE>cut</TITLE><BODY>cut off',
     "article without NEWID": lambda r,
