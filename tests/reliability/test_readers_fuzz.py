@@ -379,7 +379,7 @@ def article(newid: str, title: str, body: str, extra: str = "") -> str:
     return (
         f'<REUTERS TOPICS="YES" LEWISSPLIT="TRAIN" CGISPLIT="TRAINING-SET" OLDID="1" NEWID="{newid}">\n'
         f"<DATE>26-FEB-1987 15:01:01.79</DATE>\n<TOPICS><D>cocoa</D></TOPICS>\n<PLACES><D>el-salvador</D></PLACES>\n"
-        f"{extra}<TEXT>&#2;\n<TITLE>{title}</TITLE>\n<DATELINE>    SALVADOR, Feb 26 - </DATELINE><BODY>{body}\n"
+        f"{extra}<TEXT>&#2;\n<TITLE>{title}</TITLE>\n<DATELINE>    LIMA, Mar 2 - </DATELINE><BODY>{body}\n"
         " Reuter\n&#3;</BODY></TEXT>\n</REUTERS>\n"
     )
 
