@@ -21,21 +21,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.cli import QUIET_ENV as CLI_QUIET_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 
 # Nothing the benchmark starts may call out (the same switches the Makefile and the CLI set).
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+QUIET_ENV = {**CLI_QUIET_ENV, "TOKENIZERS_PARALLELISM": "false"}
 
 LIBRARIES = (
     "newstag",

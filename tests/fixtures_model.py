@@ -19,18 +19,12 @@ from typing import Any
 
 import pytest
 
+from pipeline.cli import QUIET_ENV as CLI_QUIET_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "data" / "processed" / "reuters" / "dataset"
 NEWSTAG = str(Path(sys.executable).with_name("newstag"))
-QUIET_ENV = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+QUIET_ENV = CLI_QUIET_ENV  # the switches the CLI sets: nothing a test starts may call out
 
 
 @dataclass(frozen=True)
