@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from pipeline.cli import QUIET_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 
-# Before anything imports mlflow or datasets: telemetry off, Hugging Face offline.
-for _key, _value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}.items():
-    os.environ[_key] = _value
+# Before anything imports mlflow or datasets: the switches the CLI sets (telemetry off, Hugging Face offline).
+os.environ.update(QUIET_ENV)
 os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface-tests"))
 
 # Property-based tests explore new inputs on a developer's machine; CI replays a fixed set, so a red CI is

@@ -15,16 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.cli import QUIET_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
-QUIET = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-}
+QUIET = QUIET_ENV  # the switches the CLI sets
 # A train run small enough for crash and concurrency tests (BBC, ~2.2k documents).
 BBC = ["--config", "configs/bbc.yaml", "--tracking-uri", "sqlite:///mlflow.db"]
 # A deliberately weak model: the default BBC config beats it, so a later run would be promoted.
