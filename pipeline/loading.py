@@ -6,7 +6,6 @@ refuse any tagger file whose sha256 differs from the one recorded when it was tr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -15,19 +14,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.errors import ModelError
-
-TAGGER_FILE = "tagger.joblib"
-SHA_TAG = "newstag.tagger_sha256"
-
-
-def sha256_file(path: str | Path) -> str:
-    """The hex sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_verified(path: str | Path, expected_sha256: str | None) -> Any:

@@ -31,7 +31,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
-from pipeline.loading import SHA_TAG, TAGGER_FILE, sha256_file
+from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")

@@ -20,9 +20,10 @@ import yaml
 from reliability_support import assert_clean_failure, run_cli
 
 from pipeline import cli, tracking
+from pipeline.artifacts import TAGGER_FILE
 from pipeline.errors import ModelError
 from pipeline.features import Featurizer
-from pipeline.loading import TAGGER_FILE, load_tagger
+from pipeline.loading import load_tagger
 from pipeline.model import NewsTagger
 
 PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Africa": ["Nairobi", "Lagos", "Accra"]}
@@ -133,7 +134,7 @@ def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, tmp_path: Path
     original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
     try:
         flip_byte(blob)
-        from pipeline.loading import sha256_file
+        from pipeline.artifacts import sha256_file
 
         spec = yaml.safe_load(original_spec)
         spec["flavors"]["python_function"]["config"]["tagger_sha256"] = sha256_file(blob)

@@ -21,10 +21,10 @@ import pytest
 import yaml
 
 from pipeline import predict as P
+from pipeline.artifacts import sha256_file
 from pipeline.cli import main
 from pipeline.errors import ModelError, UsageError
 from pipeline.features import Featurizer
-from pipeline.loading import sha256_file
 from pipeline.model import NewsTagger
 
 PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Asia-Pacific": ["Tokyo", "Jakarta", "Sydney"]}
