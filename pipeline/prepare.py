@@ -451,6 +451,14 @@ def load_prepared(path: str | Path):
     return load_from_disk(str(Path(path) / "dataset"))
 
 
+def split_frame(ds: Any) -> tuple[Any, dict[str, list[list[str]]]]:
+    """(documents DataFrame with id/title/text, gold labels per axis) of one stored split."""
+    frame = ds.to_pandas()
+    axes = [c for c in frame.columns if c not in ("id", "title", "text", "date", "split")]
+    gold = {axis: [list(v) for v in frame[axis]] for axis in axes}
+    return frame[["id", "title", "text"]], gold
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """A short human summary of a data report."""
     docs = report["documents"]

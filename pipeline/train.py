@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import Config, ConfigError
+from pipeline.prepare import load_prepared, prepare, split_frame
 
 STAGES = ("prepare", "fit", "thresholds", "evaluate", "log", "register", "export")
 KILL_ENV = "NEWSTAG_TEST_KILL_AT"
@@ -77,14 +78,6 @@ class Stages:
         self._t = now
         n = STAGES.index(stage) + 1 if stage in STAGES else 0
         self.say(f"[{n}/{len(STAGES)}] {stage:<10} {self.times[stage]:6.1f}s  {detail}".rstrip())
-
-
-def split_frame(ds: Any) -> tuple[Any, dict[str, list[list[str]]]]:
-    """(documents DataFrame with id/title/text, gold labels per axis) of one stored split."""
-    frame = ds.to_pandas()
-    axes = [c for c in frame.columns if c not in ("id", "title", "text", "date", "split")]
-    gold = {axis: [list(v) for v in frame[axis]] for axis in axes}
-    return frame[["id", "title", "text"]], gold
 
 
 def run_name(cfg: Config) -> str:
@@ -167,8 +160,6 @@ def train(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
-    from pipeline.prepare import load_prepared, prepare
-
     stages = Stages(say)
     crash_point("prepare")
     # prepare checks the taxonomies first: a bad config fails before the slow imports below

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import Config, ConfigError, apply_overrides, load_config
+from pipeline.prepare import load_prepared, prepare, split_frame
 
 
 def _fmt(value: Any) -> str:
@@ -82,8 +83,6 @@ def tune(
     from joblib import Parallel, delayed
 
     from pipeline import tracking
-    from pipeline.prepare import load_prepared, prepare
-    from pipeline.train import split_frame
 
     trials = trial_overrides(cfg, n_trials)
     metric = cfg.tune.metric

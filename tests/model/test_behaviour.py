@@ -51,8 +51,7 @@ CAPITALS = ["Kyiv", "Sanaa", "Abuja", "Caracas", "Canberra", "Hanoi"]
 def reuters_tagger(reuters_dir, tmp_path_factory):
     """The default config's tagger, fitted in process on ModApte (no MLflow)."""
     from pipeline.model import tagger_from_config
-    from pipeline.prepare import load_prepared, prepare
-    from pipeline.train import split_frame
+    from pipeline.prepare import load_prepared, prepare, split_frame
 
     tmp = tmp_path_factory.mktemp("reuters")
     cfg = load_config("configs/reuters.yaml", [f"processed_dir={tmp}", f"corpus.path={reuters_dir}"])
