@@ -10,16 +10,15 @@ import csv
 import gzip
 import io
 import json
-import math
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from pipeline.config import CorpusConfig
 from pipeline.corpora.base import CorpusError, ReadIssue, Record
+from pipeline.corpora.documents import Fields, document_of, id_of, no_surrogates, scalar_text, type_name
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet")
 STDIN = "-"
@@ -171,7 +170,7 @@ def _parse_json_line(raw: bytes, number: int, file: str, encoding: str) -> Row |
     except ValueError as exc:  # e.g. an integer literal longer than Python's 4300-digit limit
         return ReadIssue(file, number, None, f"not readable JSON: {exc}")
     if not isinstance(value, dict):
-        return ReadIssue(file, number, None, f"not a JSON object (got {_type_name(value)})")
+        return ReadIssue(file, number, None, f"not a JSON object (got {type_name(value)})")
     return value
 
 
@@ -345,17 +344,18 @@ def row_to_record(
     A lone surrogate (JSON ``"\\ud800"``, which no encoder can write) becomes U+FFFD, with a note.
     """
     row = _replace_surrogates(row, line, file, cfg, issues)
-    text = _text_of(row, line, file, cfg, issues)
-    if text is None:
+    doc = document_of(row, Fields(cfg.id_field, cfg.title_field, cfg.text_field), file, line)
+    if isinstance(doc, ReadIssue):
+        issues.append(doc)
         return None
-    ident = _id_of(row.get(cfg.id_field), line, file)
+    ident = doc.id
     labels = _labels_of(row, line, file, cfg, ident, issues)
     if labels is None:
         return None
     return Record(
         id=ident,
-        title=_title_of(row, cfg),
-        text=text,
+        title=doc.title,
+        text=doc.text,
         date=_date_of(row, cfg),
         split=_split_of(row, line, file, cfg, ident, issues),
         labels=labels,
@@ -367,80 +367,22 @@ def _replace_surrogates(row: Row, line: int, file: str, cfg: CorpusConfig, issue
     columns = [cfg.id_field, cfg.title_field, cfg.text_field, cfg.date_field, cfg.split_field]
     changed = {}
     for column in dict.fromkeys([*columns, *cfg.label_fields.values()]):
-        if column and (clean := _no_surrogates(row.get(column))) is not row.get(column):
+        if column and (clean := no_surrogates(row.get(column))) is not row.get(column):
             changed[column] = clean
     if not changed:
         return row
     row = {**row, **changed}
-    ident = _id_of(row.get(cfg.id_field), line, file)
+    ident = id_of(row.get(cfg.id_field), file, line)
     for column in changed:
         reason = "invalid Unicode (a lone surrogate) replaced by U+FFFD: kept"
         issues.append(ReadIssue(file, line, column, reason, ident, kept=True))
     return row
 
 
-def _no_surrogates(value: Any) -> Any:
-    """``value`` itself when it holds no lone surrogate, else a copy with U+FFFD in their place."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return value
-    if isinstance(value, list):
-        items = [_no_surrogates(item) for item in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    return value
-
-
-def _text_of(row: Row, line: int, file: str, cfg: CorpusConfig, issues: list[ReadIssue]) -> str | None:
-    value = row.get(cfg.text_field)
-    reason = None
-    if value is None:
-        reason = "missing" if cfg.text_field not in row else "is null"
-    elif not isinstance(value, str):
-        reason = f"is not a string (got {_type_name(value)})"
-    elif not value.strip():
-        reason = "is empty"
-    if reason is None:
-        return value.strip()
-    ident = _id_of(row.get(cfg.id_field), line, file)
-    issues.append(ReadIssue(file, line, cfg.text_field, f"text {reason}: row skipped", ident))
-    return None
-
-
-def _id_of(value: Any, line: int, file: str) -> str:
-    text = _scalar_text(value)
-    return text if text else f"{Path(file).stem}:{line}"
-
-
-def _title_of(row: Row, cfg: CorpusConfig) -> str:
-    if not cfg.title_field:
-        return ""
-    return _scalar_text(row.get(cfg.title_field)) or ""
-
-
 def _date_of(row: Row, cfg: CorpusConfig) -> str | None:
     if not cfg.date_field:
         return None
-    return _scalar_text(row.get(cfg.date_field)) or None
-
-
-def _scalar_text(value: Any) -> str | None:
-    """A string, number or date as stripped text; None for null, NaN and anything else."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return None
+    return scalar_text(row.get(cfg.date_field)) or None
 
 
 def _split_of(row: Row, line: int, file: str, cfg: CorpusConfig, ident: str, issues: list[ReadIssue]) -> str:
@@ -462,7 +404,7 @@ def _labels_of(
     for source, column in cfg.label_fields.items():
         values = parse_labels(row.get(column), cfg.label_delimiter)
         if values is None:
-            got = _type_name(row.get(column))
+            got = type_name(row.get(column))
             reason = (
                 f"labels must be a list of strings or a {cfg.label_delimiter!r}-separated string, got {got}"
             )
@@ -482,14 +424,10 @@ def parse_labels(value: Any, delimiter: str) -> list[str] | None:
         items = list(value)
     else:
         return None
-    texts = [_scalar_text(item) if not isinstance(item, bool) else None for item in items if item is not None]
+    texts = [scalar_text(item) if not isinstance(item, bool) else None for item in items if item is not None]
     if any(text is None for text in texts):
         return None
     return list(dict.fromkeys(text for text in texts if text))
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
 
 
 def read_files(cfg: CorpusConfig, issues: list[ReadIssue]) -> Iterator[Record]:
