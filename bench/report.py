@@ -97,7 +97,7 @@ def _protocol(r: dict[str, Any]) -> list[str]:
         "PLACES, themes from TOPICS). BBC News: stratified, seeded 5-fold CV over all 2,225 articles, a "
         "stratified 10 % of each training fold carved out as validation. Systems that tune train on train "
         "and tune on validation; systems with no use for validation train on train + validation; all score on "
-        "test. Every F1 is `pipeline.evaluate.axis_metrics` (macro over labels with test support).",
+        "test. Every F1 is `pipeline.metrics.axis_metrics` (macro over labels with test support).",
         "- **newstag**: `tagger_from_config(cfg)` with the dataset's config, fitted in memory (no MLflow). The "
         "Reuters configs tune thresholds by 3-fold CV on the training documents (`thresholds.strategy: cv`), "
         "so they train on train + validation; BBC's config tunes them on validation.",

@@ -9,7 +9,7 @@ Protocol (also written at the top of ``bench/results.md``):
   prepared splits of ``configs/reuters-r90.yaml`` and ``configs/reuters.yaml``), BBC News themes (stratified,
   seeded 5-fold CV over all 2,225 articles, validation carved out of each training fold).
 - Systems (``bench.systems``): train on train (+ validation when the system has no use for it), tune on
-  validation, score on test; every F1 computed by ``pipeline.evaluate.axis_metrics``.
+  validation, score on test; every F1 computed by ``pipeline.metrics.axis_metrics``.
 - Each system is fitted and measured in its own child process (``bench.worker``): fit wall time, in-memory
   prediction throughput over the test documents (median of repeats), peak RSS (the child's ``ru_maxrss``),
   model size on disk. Full runs repeat every child 3 times and report medians; ``--quick`` runs each once.
@@ -49,7 +49,7 @@ from bench.common import (
     write_json,
 )
 from bench.data import DATASETS
-from pipeline.evaluate import SUMMARY_METRICS
+from pipeline.metrics import SUMMARY_METRICS, axis_metrics
 
 SYSTEMS = ("newstag", "fasttext", "tfidf-svm", "gazetteer")
 SCALE_FULL = (10_000, 100_000, 1_000_000)
@@ -106,8 +106,6 @@ def run_child(job: dict[str, Any], tag: str) -> dict[str, Any]:
 
 
 def _metrics(gold: list[list[str]], pred: list[list[str]], labels: list[str]) -> dict[str, Any]:
-    from pipeline.evaluate import axis_metrics
-
     m = axis_metrics(gold, pred, labels)
     return {k: m[k] for k in METRIC_KEYS}
 

@@ -4,7 +4,7 @@ A job names a system, a dataset pickle (``bench.data``), how many times to repea
 and where to write the result. For every unit of the dataset (one split, or each cross-validation fold) the
 worker fits the system on the unit's train/validation documents, times the fit, predicts the test documents
 ``repeats`` times (timing each), saves the model to a scratch folder to weigh it, and records the
-predictions. Metrics are computed by the parent from those predictions, with ``pipeline.evaluate``, the
+predictions. Metrics are computed by the parent from those predictions, with ``pipeline.metrics``, the
 same way for every system. The peak RSS is this process's ``ru_maxrss``: the interpreter, the libraries
 the system needs, the dataset and the model.
 

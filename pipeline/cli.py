@@ -106,7 +106,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.errors import UsageError
-    from pipeline.evaluate import evaluate_command, summary_lines
+    from pipeline.evaluate import evaluate_command
+    from pipeline.reports import summary_lines
 
     if bool(args.input) == bool(args.split):
         raise UsageError("evaluate: give either --input FILE or --config C --split S")

@@ -20,7 +20,10 @@ from typing import Any
 import yaml
 
 from pipeline.config import Config, ConfigError
+from pipeline.evaluate import evaluate_split
+from pipeline.metrics import metric_items
 from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.reports import report_markdown, top_terms_markdown, write_figures
 
 STAGES = ("prepare", "fit", "thresholds", "evaluate", "log", "register", "export")
 KILL_ENV = "NEWSTAG_TEST_KILL_AT"
@@ -91,39 +94,6 @@ def run_name(cfg: Config) -> str:
     return "-".join(parts) + f"-{cfg.fingerprint()[:6]}"
 
 
-def evaluate_split(tagger: Any, frame: Any, gold: Mapping[str, list[list[str]]]) -> tuple[dict, dict]:
-    """(report, probabilities per axis) of the tagger on one split."""
-    from pipeline.evaluate import evaluation_report, scored_labels
-
-    scores = tagger.predict_scores(frame)
-    pred = tagger.labels_from_scores(scores)
-    return evaluation_report(gold, pred, scored_labels(tagger.labels_, gold)), scores
-
-
-def write_figures(
-    out: Path, tagger: Any, report: dict, gold: Mapping[str, list[list[str]]], scores: Mapping[str, Any]
-) -> list[Path]:
-    """The PNG figures of a test report: per-label F1, PR curves, label co-occurrence."""
-    from pipeline.evaluate import plot_cooccurrence, plot_per_label_f1, plot_pr_curves
-
-    paths = []
-    th = tagger.thresholds()
-    for axis in tagger.axes:
-        labels = tagger.labels_[axis]
-        paths.append(plot_per_label_f1(report, axis, out / f"{axis}_per_label_f1.png"))
-        paths.append(
-            plot_pr_curves(
-                gold[axis],
-                scores[axis],
-                labels,
-                out / f"{axis}_pr_curves.png",
-                dict(zip(labels, th[axis], strict=True)),
-            )
-        )
-        paths.append(plot_cooccurrence(gold[axis], labels, out / f"{axis}_cooccurrence.png"))
-    return paths
-
-
 def run_note(
     cfg: Config, reports: Mapping[str, dict], sizes: Mapping[str, int], seconds: float, decision: str
 ) -> str:
@@ -164,7 +134,6 @@ def train(
     crash_point("prepare")
     # prepare checks the taxonomies first: a bad config fails before the slow imports below
     prepared = prepare(cfg, say=say)
-    from pipeline.evaluate import metric_items
     from pipeline.model import tagger_from_config
 
     data = load_prepared(prepared.path)
@@ -250,7 +219,6 @@ def _log_and_register(
     import mlflow
 
     from pipeline import tracking
-    from pipeline.evaluate import report_markdown, top_terms_markdown
 
     crash_point("log")
     store = tracking.setup_tracking(uri)
@@ -342,7 +310,6 @@ def _log_and_register(
 
 def _rescore(model_uri: str, store: str, test: tuple[Any, dict[str, list[list[str]]]]) -> dict[str, float]:
     """The champion's test metrics recomputed on this run's test split."""
-    from pipeline.evaluate import metric_items
     from pipeline.loading import load_tagger
 
     champion, _ = load_tagger(model_uri, store)

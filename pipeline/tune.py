@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from pipeline.config import Config, ConfigError, apply_overrides, load_config
+from pipeline.evaluate import evaluate_split
+from pipeline.metrics import metric_items
 from pipeline.prepare import load_prepared, prepare, split_frame
 
 
@@ -48,9 +50,7 @@ def _run_trial(
     cfg_dict: dict[str, Any], sets: list[str], frames: dict[str, Any], metric: str
 ) -> dict[str, Any]:
     """Fit one trial and score it on validation (runs in a worker process)."""
-    from pipeline.evaluate import metric_items
     from pipeline.model import tagger_from_config
-    from pipeline.train import evaluate_split
 
     cfg = Config.model_validate(apply_overrides(cfg_dict, sets))
     start = time.perf_counter()

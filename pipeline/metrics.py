@@ -1,0 +1,258 @@
+"""Metrics of multi-label tagging, given gold and predicted label sets.
+
+Pure functions: callers pass label lists and get plain dicts back. Nothing here knows about models, MLflow
+or plotting; scikit-learn is imported inside the functions that need it, so importing this module stays cheap.
+
+Macro averages (``macro_f1``, ``macro_precision``, ``macro_recall``) are taken over the labels of the axis
+that have at least one gold document in the evaluated set; their number is ``macro_labels``. Labels with no
+gold document can only be wrong there, whatever the model does, so counting them (scikit-learn's default)
+would measure the split rather than the model. This is the Reuters R90 convention (all 90 topics occur in
+the ApteMod test split, so both conventions agree there). Predictions of such labels still cost micro
+precision, and every label of the axis stays in ``per_label`` with its support, so the averages can be
+recomputed either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SUMMARY_METRICS = (
+    "micro_f1",
+    "macro_f1",
+    "micro_precision",
+    "micro_recall",
+    "macro_precision",
+    "macro_recall",
+    "samples_f1",
+    "subset_accuracy",
+)
+_METRIC_UNSAFE = re.compile(r"[^\w.\- ]")  # MLflow's allowed characters, minus "/": a label is one segment
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def label_lists(rows: Iterable[Any], what: str) -> list[list[str]]:
+    """Each document's labels as a list; ``None`` means no labels, a bare string is a caller's mistake."""
+    out = []
+    for i, row in enumerate(rows):
+        if isinstance(row, str | bytes):
+            raise ValueError(f"{what}[{i}] is a string ({row!r}); expected a list of labels")
+        out.append([] if row is None else list(row))
+    return out
+
+
+def paired_label_lists(
+    gold: Sequence[Sequence[str] | None], pred: Sequence[Sequence[str] | None]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Gold and predicted label lists of the same documents, refused when their lengths differ."""
+    gold_rows, pred_rows = label_lists(gold, "gold"), label_lists(pred, "pred")
+    if len(gold_rows) != len(pred_rows):
+        raise ValueError(f"gold has {len(gold_rows)} documents but pred has {len(pred_rows)}")
+    return gold_rows, pred_rows
+
+
+def checked_labels(labels: Sequence[str]) -> list[str]:
+    """The axis labels as a list, refused when empty or repeated."""
+    labels = list(labels)
+    if not labels:
+        raise ValueError("the label list is empty")
+    repeated = sorted(label for label, count in Counter(labels).items() if count > 1)
+    if repeated:
+        raise ValueError(f"repeated labels in the label list: {repeated}")
+    return labels
+
+
+def drop_unknown(rows: list[list[str]], labels: list[str]) -> tuple[list[list[str]], int]:
+    """The rows restricted to ``labels``, and how many label occurrences were dropped."""
+    known = set(labels)
+    kept = [[label for label in row if label in known] for row in rows]
+    return kept, sum(len(row) - len(k) for row, k in zip(rows, kept, strict=True))
+
+
+def _binarize(rows: list[list[str]], labels: list[str]) -> np.ndarray:
+    """A (documents x labels) 0/1 matrix; rows must hold known labels only."""
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    return MultiLabelBinarizer(classes=labels).fit_transform(rows)
+
+
+def gold_matrix(gold: Sequence[Sequence[str]], labels: list[str]) -> np.ndarray:
+    """The gold indicator matrix, labels outside ``labels`` ignored."""
+    return _binarize(drop_unknown(label_lists(gold, "gold"), labels)[0], labels)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _micro(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="micro", zero_division=0)
+    return {"micro_f1": float(f), "micro_precision": float(p), "micro_recall": float(r)}
+
+
+def _per_label(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict[str, dict[str, Any]]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    return {
+        label: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, label in enumerate(labels)
+    }
+
+
+def _macro(per_label: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Unweighted means over the labels with gold support (0.0 when there are none)."""
+    stats = [m for m in per_label.values() if m["support"] > 0]
+
+    def mean(key: str) -> float:
+        return float(np.mean([m[key] for m in stats])) if stats else 0.0
+
+    return {
+        "macro_f1": mean("f1"),
+        "macro_precision": mean("precision"),
+        "macro_recall": mean("recall"),
+        "macro_labels": len(stats),
+    }
+
+
+def _samples_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-document F1; a document with neither gold nor predicted labels scores 1."""
+    from sklearn.metrics import f1_score
+
+    # zero_division only decides the empty-gold-and-empty-prediction case, which is a correct answer.
+    return float(f1_score(y_true, y_pred, average="samples", zero_division=1.0))
+
+
+def axis_metrics(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Micro, macro and per-document scores of one label axis, plus per-label precision/recall/F1/support.
+
+    Labels outside ``labels`` are ignored and their occurrences (gold and predicted) counted in
+    ``ignored_labels``; ``None`` stands for a document without labels. Macro averages cover the
+    ``macro_labels`` labels with at least one gold document (see the module docstring); ``n_labels`` is the
+    size of the axis. Raises ``ValueError`` when gold and pred differ in length or there are no documents.
+    """
+    labels = checked_labels(labels)
+    gold_rows, pred_rows = paired_label_lists(gold, pred)
+    if not gold_rows:
+        raise ValueError("no documents to evaluate")
+    (gold_kept, gold_ignored), (pred_kept, pred_ignored) = (
+        drop_unknown(gold_rows, labels),
+        drop_unknown(pred_rows, labels),
+    )
+    y_true, y_pred = _binarize(gold_kept, labels), _binarize(pred_kept, labels)
+    micro, per_label = _micro(y_true, y_pred), _per_label(y_true, y_pred, labels)
+    macro = _macro(per_label)
+    return {
+        "n_docs": len(gold_rows),
+        "micro_f1": micro["micro_f1"],
+        "macro_f1": macro["macro_f1"],
+        "micro_precision": micro["micro_precision"],
+        "micro_recall": micro["micro_recall"],
+        "macro_precision": macro["macro_precision"],
+        "macro_recall": macro["macro_recall"],
+        "samples_f1": _samples_f1(y_true, y_pred),
+        "subset_accuracy": float((y_true == y_pred).all(axis=1).mean()),
+        "n_labels": len(labels),
+        "macro_labels": macro["macro_labels"],
+        "ignored_labels": gold_ignored + pred_ignored,
+        "per_label": per_label,
+    }
+
+
+def _checked_axes(
+    gold: Mapping[str, Sequence[Any]], pred: Mapping[str, Sequence[Any]], labels: Mapping[str, Any]
+) -> int:
+    """The common number of documents; raises ValueError naming the axis when anything is missing or uneven."""
+    if not gold:
+        raise ValueError("no axes to evaluate")
+    first = next(iter(gold))
+    for axis, rows in gold.items():
+        if axis not in pred or axis not in labels:
+            raise ValueError(
+                f"axis {axis!r} has gold labels but no {'pred' if axis not in pred else 'labels'}"
+            )
+        if len(rows) != len(pred[axis]):
+            raise ValueError(f"axis {axis!r}: gold has {len(rows)} documents, pred has {len(pred[axis])}")
+        if len(rows) != len(gold[first]):
+            raise ValueError(
+                f"axis {axis!r} has {len(rows)} gold documents, axis {first!r} has {len(gold[first])}"
+            )
+    return len(gold[first])
+
+
+def evaluation_report(
+    gold: Mapping[str, Sequence[Sequence[str]]],
+    pred: Mapping[str, Sequence[Sequence[str]]],
+    labels: Mapping[str, Sequence[str]],
+) -> dict[str, Any]:
+    """The DESIGN §3 report ``{"n_docs": N, "axes": {axis: axis_metrics(...)}}`` for every axis of ``gold``.
+
+    Axes present only in ``pred`` or ``labels`` are left out. Raises ``ValueError`` when an axis of ``gold``
+    has no predictions or labels, or when its lengths differ (the message names the axis and both lengths).
+    """
+    n_docs = _checked_axes(gold, pred, labels)
+    return {
+        "n_docs": n_docs,
+        "axes": {axis: axis_metrics(gold[axis], pred[axis], labels[axis]) for axis in gold},
+    }
+
+
+# --------------------------------------------------------------------------- MLflow metric names
+
+
+def _metric_segment(name: str) -> str:
+    """``name`` as one MLflow-safe path segment: other characters (and "/") become "_"; never "", "." or ".."."""
+    segment = _METRIC_UNSAFE.sub("_", str(name))
+    return segment.replace(".", "_") if set(segment) <= {"."} else segment
+
+
+def _label_segments(labels: Iterable[str]) -> dict[str, str]:
+    """label -> unique metric segment; labels that sanitise alike get "_2", "_3", ... in label order."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for label in labels:
+        base = segment = _metric_segment(label) or "_"
+        n = 1
+        while segment in taken:
+            n += 1
+            segment = f"{base}_{n}"
+        out[label] = segment
+        taken.add(segment)
+    return out
+
+
+def metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
+    """Flat ``{name: value}`` for MLflow: ``<split>/<axis>/<metric>`` and ``<split>/<axis>/f1/<label>``.
+
+    Axis and label names are made safe for MLflow metric keys (alphanumerics, ``_ - .`` and spaces; anything
+    else, including "/", becomes "_"), so "money-fx" stays and "a&b" becomes "a_b".
+    """
+    items: dict[str, float] = {}
+    for axis, metrics in report["axes"].items():
+        prefix = f"{split}/{_metric_segment(axis)}"
+        items.update({f"{prefix}/{name}": float(metrics[name]) for name in SUMMARY_METRICS})
+        per_label = metrics["per_label"]
+        for label, segment in _label_segments(per_label).items():
+            items[f"{prefix}/f1/{segment}"] = float(per_label[label]["f1"])
+    return items
+
+
+def scored_labels(
+    model_labels: Mapping[str, Sequence[str]], gold: Mapping[str, Sequence[Sequence[str]]]
+) -> dict[str, list[str]]:
+    """Per gold axis, the model's labels plus gold labels it cannot predict (they score 0, not vanish)."""
+    out = {}
+    for axis, rows in gold.items():
+        known = list(model_labels.get(axis, []))
+        extra = sorted({label for row in rows for label in row} - set(known))
+        out[axis] = known + extra
+    return out
