@@ -11,14 +11,24 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.feature_extraction.text import (
+    CountVectorizer,
+    HashingVectorizer,
+    TfidfTransformer,
+    TfidfVectorizer,
+)
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+
+from pipeline.gazetteer import Gazetteer, GazetteerVectorizer
+from pipeline.taxonomy import country_regions
 
 Docs = Sequence[str] | Mapping[str, Sequence[Any]] | Any  # Any: a pandas DataFrame
 
@@ -43,8 +53,45 @@ def joined(titles: Sequence[str], texts: Sequence[str]) -> list[str]:
     return [f"{ti}\n{te}" if ti else te for ti, te in zip(titles, texts, strict=True)]
 
 
+_VOCABULARY = (
+    CountVectorizer._parameter_constraints
+)  # min_df, max_df, max_features as scikit-learn checks them
+
+
 class Featurizer(BaseEstimator, TransformerMixin):
-    """Word n-gram TF-IDF (or hashed), optional character n-grams, and gazetteer region features."""
+    """Word n-gram TF-IDF (or hashed), optional character n-grams, and gazetteer region features.
+
+    Parameters are checked at ``fit`` against ``_parameter_constraints`` (scikit-learn's
+    ``InvalidParameterError``, a ``ValueError``, names the parameter). With ``place_words=True`` the
+    fitted ``place_terms_`` marks the word-block terms that name a place (for heads that must learn places
+    from the gazetteer block rather than from the place names of their training years).
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 - scikit-learn's own convention
+        "word": ["boolean"],
+        "word_ngram_range": [tuple, list],
+        "word_min_df": _VOCABULARY["min_df"],
+        "word_max_df": _VOCABULARY["max_df"],
+        "word_max_features": _VOCABULARY["max_features"],
+        "sublinear_tf": ["boolean"],
+        "hashing": ["boolean"],
+        "n_features": [Interval(Integral, 1, np.iinfo(np.int32).max, closed="left")],
+        "char": ["boolean"],
+        "char_ngram_range": [tuple, list],
+        "char_min_df": _VOCABULARY["min_df"],
+        "char_max_features": _VOCABULARY["max_features"],
+        "char_sublinear_tf": ["boolean"],
+        "include_title": ["boolean"],
+        "lowercase": ["boolean"],
+        "gazetteer": ["boolean"],
+        "country_to_region": [Mapping, None],
+        "gazetteer_mode": [StrOptions({"log", "binary", "share", "log+share"})],
+        "include_countries": ["boolean"],
+        "title_weight": [Interval(Real, 0, None, closed="left")],
+        "min_city_population": [Interval(Integral, 0, None, closed="left")],
+        "gazetteer_weight": [Interval(Real, 0, None, closed="left")],
+        "place_words": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -60,6 +107,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
         char_ngram_range: tuple[int, int] = (3, 5),
         char_min_df: int = 3,
         char_max_features: int | None = 200_000,
+        char_sublinear_tf: bool = True,
         include_title: bool = True,
         lowercase: bool = True,
         gazetteer: bool = False,
@@ -69,6 +117,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
         title_weight: float = 2.0,
         min_city_population: int = 100_000,
         gazetteer_weight: float = 1.0,
+        place_words: bool = False,
     ) -> None:
         self.word = word
         self.word_ngram_range = word_ngram_range
@@ -82,6 +131,7 @@ class Featurizer(BaseEstimator, TransformerMixin):
         self.char_ngram_range = char_ngram_range
         self.char_min_df = char_min_df
         self.char_max_features = char_max_features
+        self.char_sublinear_tf = char_sublinear_tf
         self.include_title = include_title
         self.lowercase = lowercase
         self.gazetteer = gazetteer
@@ -91,6 +141,13 @@ class Featurizer(BaseEstimator, TransformerMixin):
         self.title_weight = title_weight
         self.min_city_population = min_city_population
         self.gazetteer_weight = gazetteer_weight
+        self.place_words = place_words
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
 
     # -- blocks
 
@@ -124,14 +181,12 @@ class Featurizer(BaseEstimator, TransformerMixin):
             ngram_range=tuple(self.char_ngram_range),
             min_df=self.char_min_df,
             max_features=self.char_max_features,
-            sublinear_tf=True,
+            sublinear_tf=self.char_sublinear_tf,
             lowercase=self.lowercase,
             dtype=np.float32,
         )
 
     def _gazetteer_block(self) -> Any:
-        from pipeline.gazetteer import GazetteerVectorizer
-
         mapping = dict(self.country_to_region or {})
         return GazetteerVectorizer(
             country_to_region=mapping or None,
@@ -149,11 +204,14 @@ class Featurizer(BaseEstimator, TransformerMixin):
         self.fit_transform(X)
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)  # the inner vectorizers get checked values
     def fit_transform(self, X: Docs, y: Any = None, **fit_params: Any) -> sp.csr_matrix:
         """Fit every block and return the training matrix."""
         titles, texts = split_docs(X)
         if not texts:
             raise ValueError("no documents to fit on")
+        if self.place_words and self.word and self.hashing:
+            raise ValueError("place_words needs a word vocabulary: hashed word features name no terms")
         blocks: list[tuple[str, Any]] = []
         mats = []
         text_in = joined(titles, texts) if self.include_title else texts
@@ -178,7 +236,19 @@ class Featurizer(BaseEstimator, TransformerMixin):
             name: slice(int(a), int(b))
             for (name, _), a, b in zip(blocks, starts[:-1], starts[1:], strict=True)
         }
+        if self.place_words:
+            self.place_terms_ = self._place_terms(dict(blocks)["word"]) if self.word else np.zeros(0, bool)
         return sp.hstack(mats, format="csr", dtype=np.float32)
+
+    def _place_terms(self, vec: TfidfVectorizer) -> np.ndarray:
+        """A mask over the word block: True for terms that are, or contain, a gazetteer place name."""
+        names = vec.get_feature_names_out()
+        places = Gazetteer(min_city_population=self.min_city_population).place_words()
+        return np.fromiter(
+            (t in places or any(w in places for w in t.split(" ")) for t in names),
+            dtype=bool,
+            count=len(names),
+        )
 
     def _gazetteer_matrix(self, vec: Any, titles: list[str], texts: list[str]) -> sp.csr_matrix:
         mat = vec.transform(list(zip(titles, texts, strict=True))).tocsr()
@@ -396,8 +466,6 @@ def _region_shares(mat: sp.csr_matrix, n_regions: int) -> sp.csr_matrix:
 
 def featurizer_from_config(features: Any) -> Featurizer:
     """A Featurizer set up from a ``FeaturesConfig``."""
-    from pipeline.taxonomy import country_regions
-
     w, c, g = features.word, features.char, features.gazetteer
     return Featurizer(
         word=w.enabled,
@@ -412,6 +480,7 @@ def featurizer_from_config(features: Any) -> Featurizer:
         char_ngram_range=tuple(c.ngram_range),
         char_min_df=c.min_df,
         char_max_features=c.max_features,
+        char_sublinear_tf=c.sublinear_tf,
         include_title=features.include_title,
         lowercase=features.lowercase,
         gazetteer=g.enabled,
@@ -421,4 +490,5 @@ def featurizer_from_config(features: Any) -> Featurizer:
         title_weight=g.title_weight,
         min_city_population=g.min_city_population,
         gazetteer_weight=g.weight,
+        place_words=g.enabled and g.mask_place_words,
     )

@@ -7,6 +7,13 @@ the validation split (``threshold_strategy="validation"``) or out-of-fold scores
 training documents (``"cv"``: more positives per label, the validation split stays unseen; with
 ``cv_use_validation=True`` it is folded in as well). After fitting, all heads live in one coefficient
 matrix, so scoring a batch is one sparse product.
+
+The tagger is a scikit-learn estimator: ``fit``, ``predict`` (per axis, a 0/1 indicator matrix),
+``predict_proba`` (per axis, probabilities), ``score`` (mean micro-F1 over the axes), parameters checked at
+``fit`` against ``_parameter_constraints``; ``clone``, ``get_params`` and ``GridSearchCV`` work on it.
+Labels (``Y``) come per axis and per document, in any of three layouts (see ``label_columns``); a pandas
+DataFrame with one column per axis, or a list of one mapping per document, is what cross-validation can
+split.
 """
 
 from __future__ import annotations
@@ -15,20 +22,23 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import compress
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.features import Docs, Featurizer
+from pipeline.features import Docs, Featurizer, featurizer_from_config
 
 Labels = Mapping[str, Sequence[Sequence[str]]]
+BLOCKS = ("word", "word-places", "char", "gaz")  # what ``axis_blocks`` may name
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -95,11 +105,74 @@ def best_threshold(probs: np.ndarray, y: np.ndarray, floor: float) -> tuple[floa
     return threshold, float(f1[i])
 
 
+def label_columns(Y: Any, axes: Sequence[str], n_docs: int) -> dict[str, Sequence[Sequence[str]]]:
+    """Per axis, each document's label list, from any of the layouts the tagger accepts.
+
+    ``Y`` is a mapping axis -> one label list per document (what ``train`` passes), a pandas DataFrame with
+    one column per axis holding label lists, or a sequence of one mapping axis -> labels per document. The
+    last two are what scikit-learn's cross-validation can split. ``None`` in a cell means no labels.
+    """
+    if hasattr(Y, "columns") or isinstance(Y, Mapping):
+        missing = [axis for axis in axes if axis not in Y]
+        if missing:
+            raise ValueError(f"the labels lack the axes {missing}: one entry per axis of {list(axes)}")
+        out = {a: [[] if v is None else v for v in Y[a]] if hasattr(Y, "columns") else Y[a] for a in axes}
+    else:
+        rows = list(Y)
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping) or any(axis not in row for axis in axes):
+                raise ValueError(f"label row {i} is not a mapping with the axes {list(axes)}: {row!r}")
+        out = {a: [[] if row[a] is None else row[a] for row in rows] for a in axes}
+    for axis, rows in out.items():
+        if len(rows) != n_docs:
+            raise ValueError(f"{n_docs} documents but {len(rows)} label lists on axis {axis!r}")
+    return out
+
+
+def _n_docs(X: Docs) -> int:
+    return len(X["text"]) if isinstance(X, Mapping) else len(X)
+
+
+def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
+    """Micro-averaged F1 of predicted label lists against gold ones (0.0 when both are empty).
+
+    Every label counts, so a gold label the model cannot predict is a miss, as in the evaluation.
+    """
+    hits = n_gold = n_pred = 0
+    for g, p in zip(gold, pred, strict=True):
+        g, p = set(g), set(p)
+        hits, n_gold, n_pred = hits + len(g & p), n_gold + len(g), n_pred + len(p)
+    return 2 * hits / (n_gold + n_pred) if n_gold + n_pred else 0.0
+
+
 class NewsTagger(BaseEstimator):
     """Multi-label tagger over several axes sharing one featurizer (scikit-learn estimator contract).
 
-    ``fit(X, Y, X_val, Y_val)`` takes documents and, per axis, a list of label lists.
+    ``fit(X, Y, X_val, Y_val)`` takes documents and their labels (see ``label_columns`` for the layouts of
+    ``Y``); ``X_val``/``Y_val`` are needed by ``threshold_strategy="validation"`` only. Parameters are
+    checked when ``fit`` starts: a value outside ``_parameter_constraints`` raises scikit-learn's
+    ``InvalidParameterError`` (a ``ValueError``) naming the parameter and the accepted values.
     """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 - scikit-learn's own convention
+        "featurizer": [HasMethods(["fit_transform", "transform"]), None],
+        "axes": [tuple, list],
+        "classifier": [StrOptions({"linear_svc", "logreg"})],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "min_support": [Interval(Integral, 1, None, closed="left"), Mapping],
+        "at_least_one": ["boolean", Mapping],
+        "threshold_strategy": [StrOptions({"validation", "cv", "fixed"})],
+        "cv_folds": [Interval(Integral, 2, None, closed="left")],
+        "default_threshold": [Interval(Real, 0, 1, closed="neither")],
+        "threshold_floor": [Interval(Real, 0, 1, closed="left")],
+        "min_positives": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "axis_blocks": [Mapping, None],
+        "cv_use_validation": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -139,6 +212,13 @@ class NewsTagger(BaseEstimator):
         self.axis_blocks = axis_blocks
         self.cv_use_validation = cv_use_validation
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        return tags
+
     # ------------------------------------------------------------------ helpers
 
     def _per_axis(self, value: Any, axis: str, default: Any) -> Any:
@@ -169,22 +249,22 @@ class NewsTagger(BaseEstimator):
                 continue
             parts = [np.arange(slices[b].start, slices[b].stop) for b in blocks if b in slices]
             if "word-places" in blocks and "word" in slices:
-                parts.append(slices["word"].start + np.flatnonzero(~self._place_terms()))
+                parts.append(slices["word"].start + np.flatnonzero(~self.featurizer_.place_terms_))
             out[axis] = np.sort(np.concatenate(parts)) if parts else np.arange(0)
         return out
 
-    def _place_terms(self) -> np.ndarray:
-        """A mask over the word block: True for terms that are, or contain, a gazetteer place name."""
-        from pipeline.gazetteer import Gazetteer
-
-        vec = dict(self.featurizer_.blocks_)["word"]
-        names = vec.get_feature_names_out()
-        places = Gazetteer(min_city_population=self.featurizer_.min_city_population).place_words()
-        return np.fromiter(
-            (t in places or any(w in places for w in t.split(" ")) for t in names),
-            dtype=bool,
-            count=len(names),
-        )
+    def _check_axes(self) -> None:
+        """ValueError for an empty or repeated axis, or an ``axis_blocks`` the featurizer cannot serve."""
+        if not self.axes or len(set(self.axes)) != len(self.axes):
+            raise ValueError(f"axes must name one or more distinct axes, got {self.axes!r}")
+        for axis, blocks in (self.axis_blocks or {}).items():
+            unknown = sorted(set(blocks) - set(BLOCKS))
+            if unknown:
+                raise ValueError(f"axis_blocks[{axis!r}] names unknown blocks {unknown}: use {list(BLOCKS)}")
+            if "word-places" in blocks and not getattr(self.featurizer, "place_words", False):
+                raise ValueError(
+                    f"axis_blocks[{axis!r}] uses 'word-places': the featurizer needs place_words=True"
+                )
 
     def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y."""
@@ -237,12 +317,26 @@ class NewsTagger(BaseEstimator):
     def _stack(self, Y: Labels) -> np.ndarray:
         return np.hstack([self._binarize(Y[axis], self.labels_[axis]) for axis in self.axes])
 
-    def fit(self, X: Docs, Y: Labels, X_val: Docs | None = None, Y_val: Labels | None = None) -> NewsTagger:
+    def _checked_inputs(
+        self, X: Docs, Y: Any, X_val: Docs | None, Y_val: Any
+    ) -> tuple[Docs, Labels, Any, Any]:
+        """The fit inputs with labels as ``label_columns`` gives them; ValueError when they do not fit."""
+        if (X_val is None) != (Y_val is None):
+            raise ValueError("X_val and Y_val go together: give both or neither")
+        if self.threshold_strategy == "validation" and X_val is None:
+            raise ValueError("threshold_strategy='validation' needs X_val and Y_val")
+        self._check_axes()
+        Y = label_columns(Y, self.axes, _n_docs(X))
+        if X_val is not None:
+            Y_val = label_columns(Y_val, self.axes, _n_docs(X_val))
+        return X, Y, X_val, Y_val
+
+    @_fit_context(prefer_skip_nested_validation=False)  # the featurizer is given: it checks its own
+    def fit(self, X: Docs, Y: Any, X_val: Docs | None = None, Y_val: Any = None) -> NewsTagger:
         """Fit the featurizer and heads on (X, Y); calibrate and tune thresholds on held-out documents."""
         start = time.perf_counter()
         strategy = self.threshold_strategy
-        if strategy == "validation" and X_val is None:
-            raise ValueError("threshold_strategy='validation' needs X_val and Y_val")
+        X, Y, X_val, Y_val = self._checked_inputs(X, Y, X_val, Y_val)
         if strategy == "cv" and X_val is not None and self.cv_use_validation:
             X, Y = _concat_docs(X, X_val), {a: list(Y[a]) + list(Y_val[a]) for a in self.axes}
             X_val = Y_val = None
@@ -333,26 +427,53 @@ class NewsTagger(BaseEstimator):
             out[axis] = t
         return out
 
-    def labels_from_scores(
+    def hits_from_scores(
         self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
-    ) -> dict[str, list[list[str]]]:
-        """Per axis, the predicted label list of each document."""
-        out: dict[str, list[list[str]]] = {}
+    ) -> dict[str, np.ndarray]:
+        """Per axis, a boolean (n_docs, n_labels) matrix: which labels each document gets."""
+        out: dict[str, np.ndarray] = {}
         for axis, t in self.thresholds(overrides).items():
             probs = scores[axis]
             hit = probs >= t
             if self._per_axis(self.at_least_one, axis, False) and probs.shape[1]:
                 empty = ~hit.any(axis=1)
                 hit[empty, probs[empty].argmax(axis=1)] = True
-            names = self.labels_[axis]
-            out[axis] = [list(compress(names, row)) for row in hit.tolist()]
+            out[axis] = hit
         return out
+
+    def labels_from_scores(
+        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
+    ) -> dict[str, list[list[str]]]:
+        """Per axis, the predicted label list of each document."""
+        return {
+            axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
+            for axis, hit in self.hits_from_scores(scores, overrides).items()
+        }
 
     def predict_labels(
         self, X: Docs, overrides: Mapping[str, float] | None = None
     ) -> dict[str, list[list[str]]]:
         """Per axis, the predicted label list of each document."""
         return self.labels_from_scores(self.predict_scores(X), overrides)
+
+    def predict(self, X: Docs) -> dict[str, np.ndarray]:
+        """Per axis (a dict even for one axis), the int8 indicator matrix (n_docs, n_labels) of the labels
+        each document gets; columns in ``labels_[axis]`` order (``predict_labels`` gives names instead)."""
+        return {
+            axis: hit.astype(np.int8) for axis, hit in self.hits_from_scores(self.predict_scores(X)).items()
+        }
+
+    def predict_proba(self, X: Docs) -> dict[str, np.ndarray]:
+        """Per axis, label probabilities of shape (n_docs, n_labels): the same as ``predict_scores``."""
+        return self.predict_scores(X)
+
+    def score(self, X: Docs, Y: Any) -> float:
+        """Mean over the axes of the micro-F1 of the predicted labels against ``Y`` (layouts as for ``fit``).
+
+        Gold labels the model does not know count as misses, so this is the evaluation's micro-F1.
+        """
+        gold, pred = label_columns(Y, self.axes, _n_docs(X)), self.predict_labels(X)
+        return float(np.mean([micro_f1(gold[axis], pred[axis]) for axis in self.axes]))
 
     # ------------------------------------------------------------------ explanations
 
@@ -432,8 +553,6 @@ def _concat_docs(a: Docs, b: Docs) -> Docs:
 
 def tagger_from_config(cfg: Any) -> NewsTagger:
     """A NewsTagger set up from a whole ``Config``."""
-    from pipeline.features import featurizer_from_config
-
     m, t = cfg.model, cfg.thresholds
     return NewsTagger(
         featurizer=featurizer_from_config(cfg.features),
