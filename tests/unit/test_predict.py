@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import random
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from synthetic import synthetic_rows
 
 from pipeline import predict as P
 from pipeline.artifacts import sha256_file
@@ -32,37 +32,10 @@ THEMES = {
     "energy": ["oil output", "crude prices", "refinery"],
     "agriculture": ["wheat harvest", "coffee crop"],
 }
-FILLER = [
-    "officials",
-    "said",
-    "on",
-    "Monday",
-    "that",
-    "the",
-    "plan",
-    "would",
-    "be",
-    "reviewed",
-    "again",
-    "next",
-    "week",
-    "by",
-    "the",
-    "committee",
-]
 
 
 def make_docs(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, list[list[str]]]]:
-    rng = random.Random(seed)
-    rows, regions, themes = [], [], []
-    for i in range(n):
-        region, theme = rng.choice(sorted(PLACES)), rng.choice(sorted(THEMES))
-        words = " ".join(rng.sample(FILLER, 8))
-        text = f"In {rng.choice(PLACES[region])}, {rng.choice(THEMES[theme])} rose as {words}."
-        rows.append({"id": f"d{seed}-{i}", "title": f"News {i}", "text": text, "source": f"wire-{i % 3}"})
-        regions.append([region])
-        themes.append([theme])
-    return rows, {"regions": regions, "themes": themes}
+    return synthetic_rows(n, seed, PLACES, THEMES)
 
 
 @pytest.fixture(scope="module")
