@@ -58,7 +58,7 @@ _VOCABULARY = (
 )  # min_df, max_df, max_features as scikit-learn checks them
 
 
-class Featurizer(BaseEstimator, TransformerMixin):
+class Featurizer(TransformerMixin, BaseEstimator):
     """Word n-gram TF-IDF (or hashed), optional character n-grams, and gazetteer region features.
 
     Parameters are checked at ``fit`` against ``_parameter_constraints`` (scikit-learn's

@@ -225,12 +225,12 @@ class NewsTagger(BaseEstimator):
         return value.get(axis, default) if isinstance(value, Mapping) else value
 
     def _base(self) -> Any:
+        """The unfitted binary model of one label (``random_state`` fixes liblinear's coordinate order)."""
+        common = {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
         if self.classifier == "logreg":
-            return LogisticRegression(
-                C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear"
-            )
+            return LogisticRegression(**common, solver="liblinear", random_state=self.random_state)
         if self.classifier == "linear_svc":
-            return LinearSVC(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
+            return LinearSVC(**common, random_state=self.random_state)
         raise ValueError(f"unknown classifier {self.classifier!r}: use linear_svc or logreg")
 
     def _columns(self) -> dict[str, np.ndarray | None]:
