@@ -73,9 +73,10 @@ test: $(STAMP) link-data ## the whole test suite (unit, data, model, e2e)
 test-fast: $(STAMP) ## the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-lint: $(STAMP) ## ruff check and format check
+lint: $(STAMP) ## ruff check, format check, and no import cycle or stray mlflow import in pipeline/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/archcheck.py pipeline --list-lazy
 
 format: $(STAMP) ## ruff format and autofix
 	$(BIN)/ruff format .
