@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from pipeline import DEFAULT_CONFIG, __version__
 
@@ -30,13 +30,14 @@ QUIET_ENV = {
 }
 
 
-def _emit(result: Any, as_json: bool, lines: Callable[[Any], list[str]]) -> None:
+def _emit(result: Any, as_json: bool, lines: Callable[[Any], list[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if as_json:
-        json.dump(result, sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        json.dump(result, out, indent=2, ensure_ascii=False, default=str)
+        out.write("\n")
     else:
         for line in lines(result):
-            print(line)
+            print(line, file=out)
 
 
 def _say(quiet: bool = False) -> Callable[[str], None]:
@@ -70,9 +71,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
+
+    cfg = load_config(args.config, args.set)  # a bad config fails before the stage's slow imports
     from pipeline.train import summary_lines, train
 
-    cfg = load_config(args.config, args.set)
     result = train(
         cfg,
         config_path=args.config,
@@ -87,9 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
+
+    cfg = load_config(args.config, args.set)  # a bad config fails before the stage's slow imports
     from pipeline.tune import summary_lines, tune
 
-    cfg = load_config(args.config, args.set)
     result = tune(
         cfg,
         config_path=args.config,
@@ -128,10 +131,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import predict_command
+    from pipeline.predict import predict_command, summary_lines
 
-    summary = predict_command(**{k: v for k, v in vars(args).items() if k not in ("func", "command")})
-    return EXIT_REJECTS if summary.get("over_reject_limit") else EXIT_OK
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
+    summary = predict_command(**options)
+    if args.json or not args.quiet:  # the summary line on stderr; JSON on stdout unless the output is there
+        out = sys.stdout if args.json and args.output != "-" else sys.stderr
+        _emit(summary, args.json, summary_lines, out)
+    return EXIT_REJECTS if summary["over_reject_limit"] else EXIT_OK
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -283,6 +290,20 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         "--output-format", choices=["jsonl", "csv", "parquet"], default=None, help="force the output format"
     )
     _add_fields(p)
+    _add_predict_output(p)
+    _add_predict_run(p)
+    _add_tracking(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run summary as JSON: on stdout, or on stderr when --output is - (stdout holds the output)",
+    )
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_predict_output(p: argparse.ArgumentParser) -> None:
+    """The predict options that shape each output row."""
     p.add_argument("--keep-fields", default="", metavar="A,B", help="input columns copied to the output")
     p.add_argument(
         "--top-k", type=int, default=None, metavar="K", help="keep only the K best scores per axis"
@@ -295,6 +316,10 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
         metavar="AXIS=V|LABEL=V",
         help="override tuned thresholds (repeatable)",
     )
+
+
+def _add_predict_run(p: argparse.ArgumentParser) -> None:
+    """The predict options that shape the run: chunks, workers, limits, resume."""
     p.add_argument("--batch-size", type=int, default=2000, help="documents per chunk (default: 2000)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes scoring chunks (default: 1)")
     p.add_argument(
@@ -318,9 +343,6 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler address (engine dask)"
     )
-    _add_tracking(p)
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
-    p.set_defaults(func=cmd_predict)
 
 
 def _ui_parser(sub: argparse._SubParsersAction) -> None:

@@ -23,9 +23,13 @@ from synthetic import synthetic_rows
 from pipeline import predict as P
 from pipeline.artifacts import sha256_file
 from pipeline.cli import main
+from pipeline.config import CorpusConfig
+from pipeline.corpora import iter_rows, read_files
+from pipeline.corpora.documents import Fields
 from pipeline.errors import ModelError, UsageError
 from pipeline.features import Featurizer
 from pipeline.model import NewsTagger
+from pipeline.predict import encode, sinks
 
 PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Asia-Pacific": ["Tokyo", "Jakarta", "Sydney"]}
 THEMES = {
@@ -185,6 +189,36 @@ def test_field_mapping(model_dir, tmp_path):
     )
     run(model_dir, inp, tmp_path / "out.jsonl", id_field="key", title_field="headline", text_field="body")
     assert read_jsonl(tmp_path / "out.jsonl")[0]["id"] == "a"
+
+
+def test_predict_and_the_training_reader_read_a_row_alike(tmp_path):
+    """One rule (corpora.documents.document_of): the same documents and the same rejected lines."""
+    rows = [
+        {"key": " a ", "head": " Title ", "body": "  Oil output in Paris.\n"},
+        {"head": 1987, "body": "no id here"},
+        {"key": 7.0, "head": ["not", "a title"], "body": "Tokyo"},
+        {"key": "gone"},
+        {"key": "null", "body": None},
+        {"key": "num", "body": 3.5},
+        {"key": "blank", "body": " \t "},
+        {"key": "half \ud83d", "body": "an emoji \ud83d cut"},
+    ]
+    inp = write_jsonl(tmp_path / "in.jsonl", rows, {2: "not json"})
+    issues: list = []
+    cfg = CorpusConfig(format="jsonl", path=str(inp), id_field="key", title_field="head", text_field="body")
+    records = list(read_files(cfg, issues))
+    options = P.ReadOptions(Fields(id="key", title="head", text="body"), (), 100)
+    [chunk] = P.read_chunks(iter_rows(str(inp), "jsonl"), options, 100, str(inp), 0, 0)
+    batch = chunk.batch
+    assert list(zip(batch.ids, batch.titles, batch.texts, strict=True)) == [
+        (r.id, r.title, r.text) for r in records
+    ]
+    assert batch.ids[:3] == ["a", "in:2", "7"] and batch.titles[:3] == ["Title", "1987", ""]
+    rejected = [i for i in issues if not i.kept]
+    assert [r["line"] for r in chunk.rejects] == [i.line for i in rejected] == [3, 5, 6, 7, 8]
+    assert [r["id"] for r in chunk.rejects] == [i.id for i in rejected]
+    for reject, issue in zip(chunk.rejects[1:], rejected[1:], strict=True):
+        assert reject["reason"] == f"field 'body': {issue.reason}"
 
 
 # --------------------------------------------------------------------------- formats
@@ -416,6 +450,25 @@ def test_cli_exit_codes_and_messages(model_dir, rows, tmp_path, capsys):
     assert "cannot tell the format" in capsys.readouterr().err
 
 
+def test_cli_json_summary_on_stdout_or_on_stderr_when_stdout_holds_the_output(
+    model_dir, rows, tmp_path, capsys
+):
+    inp = write_jsonl(tmp_path / "in.jsonl", rows[:9], {0: "x"})
+    base = ["predict", "-m", str(model_dir), "-i", str(inp), "--max-reject-rate", "0.5", "--json"]
+    assert main([*base, "-o", str(tmp_path / "a.jsonl")]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    assert (summary["read"], summary["written"], summary["rejected"]) == (10, 9, 1)
+    assert summary["output"] == str(tmp_path / "a.jsonl") and "read 10, wrote 9" not in err
+    assert main([*base, "-o", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [r["id"] for r in rows[:9]]
+    assert json.loads(err[err.index("{") :])["written"] == 9
+    assert main(["predict", "-m", str(model_dir), "-i", str(inp), "-o", str(tmp_path / "b.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert f"read 10, wrote 9, rejected 1 (see {tmp_path / 'b.jsonl'}.rejects.jsonl)" in err
+
+
 def test_a_tampered_model_is_refused(model_dir, rows, tmp_path):
     import shutil
 
@@ -440,15 +493,16 @@ def test_the_fast_jsonl_encoder_writes_what_json_dumps_writes(model_dir, rows):
     truncated = [i % 2 == 0 for i in range(21)]
     scores = tagger.predict_scores(docs)
     labels = tagger.labels_from_scores(scores)
-    table = P._score_table(enc, scores)
-    slow = P._encode_jsonl(P._rows(enc, ids, keep, labels, table, None, truncated))
-    assert P._encode_jsonl_fast(enc, ids, keep, labels, scores, truncated) == slow
-    assert P.score_chunk(tagger, enc, (ids, docs["title"], docs["text"], truncated, keep)) == slow
+    batch = P.Batch(ids, docs["title"], docs["text"], truncated, keep)
+    scored = P.Scored(batch, scores, labels)
+    slow = encode._encode_jsonl(encode._rows(enc, scored))
+    assert encode._encode_jsonl_fast(enc, scored) == slow
+    assert P.score_chunk(tagger, enc, batch) == slow
 
 
 def test_two_runs_cannot_write_one_output(model_dir, rows, tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", rows)
-    holder = P._open_locked(tmp_path / "out.jsonl.part")  # as another run would hold it
+    holder = sinks._open_locked(tmp_path / "out.jsonl.part")  # as another run would hold it
     try:
         with pytest.raises(UsageError, match="another run is writing"):
             run(model_dir, inp, tmp_path / "out.jsonl")

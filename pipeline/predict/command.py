@@ -1,0 +1,426 @@
+"""``newstag predict``: read the input a chunk at a time, score each chunk on an engine, write it in order.
+
+The input is streamed with ``corpora.files.iter_rows``; each row becomes a document by ``document_of`` (bad
+rows go to ``<output>.rejects.jsonl``), and each chunk of ``batch_size`` documents is scored by an engine and
+handed to a sink, in input order. ``predict_command`` returns the run's summary; printing it is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.corpora.base import ReadIssue
+from pipeline.corpora.documents import Document, Fields, document_of, no_surrogates
+from pipeline.corpora.files import detect_format, iter_rows
+from pipeline.errors import UsageError
+from pipeline.loading import load_tagger
+from pipeline.predict.encode import Batch, Encoding
+from pipeline.predict.engines import Engine, make_engine
+from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink
+
+STDIO = "-"
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+_OUTPUT_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def parse_thresholds(specs: Sequence[str], axes: Sequence[str], labels: Mapping[str, Sequence[str]]) -> dict:
+    """``["regions=0.4", "Europe=0.3"]`` (or comma-separated) as an overrides mapping; UsageError if wrong."""
+    known = set(axes) | {lab for a in axes for lab in labels[a]}
+    out: dict[str, float] = {}
+    for spec in specs:
+        for item in (s.strip() for s in spec.split(",")):
+            if not item:
+                continue
+            name, sep, value = item.rpartition("=")
+            name = name.strip()
+            try:
+                number = float(value) if sep and name else None
+            except ValueError:
+                number = None
+            if number is None or not 0.0 <= number <= 1.0:
+                raise UsageError(
+                    f"--threshold {item!r}: expected AXIS=VALUE or LABEL=VALUE with VALUE between 0 and 1"
+                )
+            if name not in known:
+                label_list = "; ".join(f"{a}: {', '.join(labels[a])}" for a in axes)
+                raise UsageError(
+                    f"--threshold {item!r}: {name!r} is neither an axis ({', '.join(axes)}) "
+                    f"nor a label of this model ({label_list})"
+                )
+            out[name] = number
+    return out
+
+
+def _output_format(path: str, forced: str | None) -> str:
+    """jsonl, csv or parquet: ``forced`` when given, else from the output's extension (``-`` is JSONL)."""
+    if forced:
+        if forced not in OUTPUT_FORMATS:
+            raise UsageError(f"--output-format {forced!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+        return forced
+    if path == STDIO:
+        return "jsonl"
+    fmt = _OUTPUT_EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"{path}: cannot tell the output format from the file name; "
+            f"use .jsonl, .csv or .parquet, or --output-format"
+        )
+    return fmt
+
+
+def _check_numbers(
+    batch_size: int, jobs: int, top_k: int | None, max_chars: int, max_reject_rate: float
+) -> None:
+    for name, value in (("--batch-size", batch_size), ("--jobs", jobs), ("--max-chars", max_chars)):
+        if value < 1:
+            raise UsageError(f"{name} {value}: must be at least 1")
+    if top_k is not None and top_k < 1:
+        raise UsageError(f"--top-k {top_k}: must be at least 1")
+    if not 0.0 <= max_reject_rate <= 1.0:
+        raise UsageError(f"--max-reject-rate {max_reject_rate}: must be between 0 and 1")
+
+
+def _check_paths(input: str, output: str, resume: bool) -> None:
+    if output != STDIO and input != STDIO and Path(output).resolve() == Path(input).resolve():
+        raise UsageError(f"{output}: the output would overwrite the input")
+    if resume and STDIO in (input, output):
+        raise UsageError("--resume needs a named input and output file (not -)")
+
+
+def _keep_fields(spec: str | Sequence[str] | None, axes: Sequence[str], explain: bool) -> tuple[str, ...]:
+    items = spec.split(",") if isinstance(spec, str) else list(spec or [])
+    names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+    taken = {"id", "scores", "truncated", *axes, *(["evidence"] if explain else [])}
+    clash = [n for n in names if n in taken]
+    if clash:
+        raise UsageError(
+            f"--keep-fields: {', '.join(clash)} would clash with an output column of the same name"
+        )
+    return names
+
+
+def _parquet_file(input_path: str, fmt: str) -> Any:
+    """The input as a ``pyarrow.parquet.ParquetFile`` when it is one and readable, else None."""
+    if fmt != "parquet" or input_path == STDIO:
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(input_path)
+    except Exception:  # unreadable: iter_rows reports it
+        return None
+
+
+def _keep_types(input_path: str, fmt: str, keep: Sequence[str]) -> dict[str, Any]:
+    """Parquet in and out: kept columns keep their Arrow type; otherwise they are strings."""
+    parquet = _parquet_file(input_path, fmt) if keep else None
+    if parquet is None:
+        return {}
+    schema = parquet.schema_arrow
+    return {name: schema.field(name).type for name in keep if name in schema.names}
+
+
+def _total_rows(input_path: str, fmt: str) -> int | None:
+    """The row count when it is cheap to know (parquet metadata), else None."""
+    parquet = _parquet_file(input_path, fmt)
+    return None if parquet is None else int(parquet.metadata.num_rows)
+
+
+def _encoding(
+    tagger: Any,
+    fmt: str,
+    input_path: str,
+    in_fmt: str,
+    keep_fields: str | Sequence[str] | None,
+    top_k: int | None,
+    explain: bool,
+    threshold: Sequence[str] | None,
+) -> Encoding:
+    """How this tagger's output is encoded in ``fmt``, with the options of the command."""
+    axes = tuple(tagger.axes)
+    labels = {a: list(tagger.labels_[a]) for a in axes}
+    keep = _keep_fields(keep_fields, axes, explain)
+    return Encoding(
+        fmt=fmt,
+        axes=axes,
+        labels=labels,
+        keep_fields=keep,
+        keep_types=_keep_types(input_path, in_fmt, keep) if fmt == "parquet" else {},
+        top_k=top_k,
+        explain=explain,
+        overrides=parse_thresholds(threshold or [], axes, labels),
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How rows become documents: the columns to read, the columns to keep, the longest text scored."""
+
+    fields: Fields
+    keep: tuple[str, ...]
+    max_chars: int
+
+
+def reject_of(line: int, issue: ReadIssue) -> dict[str, Any]:
+    """A rejects-file row: line, id and a reason that names the field at fault, if any."""
+    reason = f"field {issue.field!r}: {issue.reason}" if issue.field else issue.reason
+    return {"line": line, "id": issue.id, "reason": reason}
+
+
+def _add(batch: Batch, doc: Document, row: Mapping[str, Any], max_chars: int) -> None:
+    """Append a document (its text cut at ``max_chars``) and its kept columns to ``batch``."""
+    batch.ids.append(doc.id)
+    batch.titles.append(doc.title)
+    cut = len(doc.text) > max_chars
+    batch.texts.append(doc.text[:max_chars] if cut else doc.text)
+    batch.truncated.append(cut)
+    for name, values in batch.keep.items():
+        values.append(no_surrogates(row.get(name)))
+
+
+def read_chunks(
+    rows: Iterator[tuple[int, Any]],
+    options: ReadOptions,
+    batch_size: int,
+    file: str,
+    first_index: int,
+    consumed: int,
+) -> Iterator[Chunk]:
+    """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in)."""
+
+    def new_chunk(index: int, consumed: int) -> Chunk:
+        return Chunk(index, consumed, Batch(keep={k: [] for k in options.keep}))
+
+    chunk = new_chunk(first_index, consumed)
+    for line, row in rows:
+        chunk.read += 1
+        chunk.consumed += 1
+        doc = row if isinstance(row, ReadIssue) else document_of(row, options.fields, file, line)
+        if isinstance(doc, ReadIssue):
+            chunk.rejects.append(reject_of(line, doc))
+        else:
+            _add(chunk.batch, doc, row, options.max_chars)
+        if len(chunk.batch.ids) >= batch_size or len(chunk.rejects) >= batch_size:
+            yield chunk
+            chunk = new_chunk(chunk.index + 1, chunk.consumed)
+    if chunk.read:
+        yield chunk
+
+
+def _skip(rows: Iterator[tuple[int, Any]], n: int) -> Iterator[tuple[int, Any]]:
+    for _ in range(n):
+        if next(rows, None) is None:
+            break
+    return rows
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_chunks(chunks: Iterable[Chunk], engine: Engine, sink: Any, on_chunk: Callable[[Chunk], None]) -> None:
+    """Score chunks on ``engine`` with a bounded number in flight, and write them in input order."""
+    pending: deque[tuple[Chunk, Any]] = deque()
+
+    def write_oldest() -> None:
+        chunk, future = pending.popleft()
+        sink.write(chunk, future.result() if future is not None else b"")
+        on_chunk(chunk)
+
+    for chunk in chunks:
+        pending.append((chunk, engine.submit(chunk.batch) if chunk.batch.ids else None))
+        while len(pending) >= engine.in_flight:
+            write_oldest()
+    while pending:
+        write_oldest()
+
+
+def _fingerprint(input_path: str, sha256: str | None, settings: Mapping[str, Any]) -> str:
+    stat = Path(input_path).stat()
+    what = {
+        "input": str(Path(input_path).resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "model_sha256": sha256,
+        **settings,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _progress_bar(total: int | None, initial: int, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit=" docs",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run's input, output and the settings its resume fingerprint covers."""
+
+    input: str
+    in_fmt: str
+    output: str
+    out_fmt: str
+    enc: Encoding
+    read: ReadOptions
+    batch_size: int
+    resume: bool
+    quiet: bool
+
+    def say(self, message: str) -> None:
+        """A note on stderr, unless quiet."""
+        if not self.quiet:
+            print(f"newstag predict: {message}", file=sys.stderr, flush=True)
+
+    def open_sink(self, sha256: str | None) -> FileSink | StreamSink:
+        """The sink of the output: stdout, or a file sink (resumed when asked and possible)."""
+        if self.output == STDIO:
+            return StreamSink(self.out_fmt, self.enc)
+        settings = {
+            "format": self.in_fmt,
+            "fields": {**asdict(self.read.fields), "keep": self.read.keep, "max_chars": self.read.max_chars},
+            "encoding": {k: str(v) for k, v in asdict(self.enc).items()},
+        }
+        fingerprint = _fingerprint(self.input, sha256, settings)
+        return FileSink(self.output, self.out_fmt, self.enc, fingerprint, self.resume, self.say)
+
+
+def _stream(
+    run: _Run, rows: Iterator[tuple[int, Any]], scorer: Engine, sha256: str | None
+) -> tuple[Progress, str | None, int]:
+    """Score and write every chunk; returns the final progress, the rejects file (or None), the resumed chunk."""
+    sink: Any = None
+    bar: Any = None
+    try:
+        sink = run.open_sink(sha256)
+        state = sink.state
+        chunks = read_chunks(
+            _skip(rows, state.consumed),
+            run.read,
+            run.batch_size,
+            str(run.input),
+            state.chunks,
+            state.consumed,
+        )
+        bar = _progress_bar(_total_rows(run.input, run.in_fmt), state.consumed, run.quiet)
+        run_chunks(chunks, scorer, sink, lambda c: bar.update(c.read))
+        rejects = sink.finish()
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        scorer.close()
+        if bar is not None:
+            bar.close()
+    return state, rejects, sink.resumed
+
+
+def predict_command(
+    model: str,
+    input: str,
+    output: str,
+    format: str | None = None,
+    output_format: str | None = None,
+    id_field: str = "id",
+    title_field: str = "title",
+    text_field: str = "text",
+    keep_fields: str | Sequence[str] | None = "",
+    top_k: int | None = None,
+    explain: bool = False,
+    threshold: Sequence[str] | None = None,
+    batch_size: int = 2000,
+    jobs: int = 1,
+    max_reject_rate: float = 0.05,
+    max_chars: int = 100_000,
+    resume: bool = False,
+    engine: str = "local",
+    scheduler: str | None = None,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``)."""
+    start = time.perf_counter()
+    _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
+    out_fmt = _output_format(output, output_format)
+    in_fmt = detect_format(input, format)
+    _check_paths(input, output, resume)
+    rows = iter_rows(input, in_fmt)  # checks the input file before the model is loaded
+    tagger, info = load_tagger(model, tracking_uri)
+    enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold)
+    read = ReadOptions(Fields(id_field, title_field, text_field), enc.keep_fields, max_chars)
+    run = _Run(input, in_fmt, output, out_fmt, enc, read, batch_size, resume, quiet)
+    # workers start (fork) before the output is opened and locked, so they never hold its lock
+    scorer = make_engine(engine, tagger, enc, jobs, info, scheduler)
+    state, rejects, resumed = _stream(run, rows, scorer, info.sha256)
+    return _summary(state, start, output, rejects, max_reject_rate, resumed)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def _summary(
+    state: Progress, start: float, output: str, rejects: str | None, limit: float, resumed: int
+) -> dict[str, Any]:
+    """The run summary; over the reject limit, a warning on stderr (shown even with --quiet)."""
+    seconds = time.perf_counter() - start
+    rate = state.rejected / state.read if state.read else 0.0
+    summary = {
+        "read": state.read,
+        "written": state.written,
+        "rejected": state.rejected,
+        "truncated": state.truncated,
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(state.read / seconds, 1) if seconds > 0 else 0.0,
+        "reject_rate": round(rate, 6),
+        "over_reject_limit": rate > limit,
+        "output": output,
+        "rejects": rejects,
+        "resumed_from_chunk": resumed,
+    }
+    if summary["over_reject_limit"]:
+        print(
+            f"newstag predict: {state.rejected:,} of {state.read:,} rows rejected ({rate:.1%}), over "
+            f"--max-reject-rate {limit:g}; the reasons are in {rejects or 'the messages above'}",
+            file=sys.stderr,
+        )
+    return summary
+
+
+def summary_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The summary of a run as the CLI prints it (one line)."""
+    s = summary
+    where = f" (see {s['rejects']})" if s["rejects"] else ""
+    return [
+        f"newstag predict: read {s['read']:,}, wrote {s['written']:,}, rejected {s['rejected']:,}{where}, "
+        f"truncated {s['truncated']:,} in {s['seconds']:.1f} s ({s['docs_per_s']:,.0f} docs/s) -> {s['output']}"
+    ]

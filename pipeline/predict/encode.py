@@ -1,0 +1,250 @@
+"""Scoring a batch of documents and encoding the result as output bytes (JSON Lines, CSV or Arrow IPC).
+
+``score_chunk`` runs wherever a chunk is scored (this process, a worker process, a Dask worker), so every
+engine writes the same bytes. It featurizes once for all axes, scores, labels and hands a ``Scored`` batch to
+the encoder of the output format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+EVIDENCE_TERMS = 5
+SCORE_DECIMALS = 6
+LENGTH = struct.Struct("<Q")  # length prefix of one Arrow IPC chunk in a parquet part file
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """What a worker needs, besides the tagger, to turn a chunk into output bytes."""
+
+    fmt: str
+    axes: tuple[str, ...]
+    labels: dict[str, list[str]]
+    keep_fields: tuple[str, ...] = ()
+    keep_types: dict[str, Any] = field(default_factory=dict)  # parquet: Arrow type per kept field
+    top_k: int | None = None
+    explain: bool = False
+    overrides: dict[str, float] = field(default_factory=dict)
+
+    def columns(self) -> list[str]:
+        """Output columns, in order."""
+        return [
+            "id",
+            *self.keep_fields,
+            *self.axes,
+            "scores",
+            *(["evidence"] if self.explain else []),
+            "truncated",
+        ]
+
+    def arrow_schema(self) -> Any:
+        """The parquet schema: plain list and struct columns (they read back with pandas as lists/dicts)."""
+        import pyarrow as pa
+
+        def per_label(axis: str, kind: Any) -> Any:
+            return pa.struct([pa.field(lab, kind) for lab in self.labels[axis]])
+
+        def per_axis(kind: Any) -> Any:
+            return pa.struct([pa.field(a, per_label(a, kind)) for a in self.axes])
+
+        fields = [pa.field("id", pa.string())]
+        fields += [pa.field(f, self.keep_types.get(f, pa.string())) for f in self.keep_fields]
+        fields += [pa.field(a, pa.list_(pa.string())) for a in self.axes]
+        fields.append(pa.field("scores", per_axis(pa.float64())))
+        if self.explain:
+            term = pa.list_(pa.struct([pa.field("term", pa.string()), pa.field("weight", pa.float64())]))
+            fields.append(pa.field("evidence", per_axis(term)))
+        fields.append(pa.field("truncated", pa.bool_()))
+        return pa.schema(fields)
+
+
+@dataclass
+class Batch:
+    """The documents of one chunk, as sent to a worker: what is scored and what rides along to the output."""
+
+    ids: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    truncated: list[bool] = field(default_factory=list)
+    keep: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A batch after scoring: per axis, every document's probabilities (label order) and labels."""
+
+    batch: Batch
+    scores: Mapping[str, np.ndarray]
+    labels: Mapping[str, list[list[str]]]
+    evidence: list[Any] | None = None  # per document: {axis: {label: [(term, weight), ...]}}
+
+
+def score_chunk(tagger: Any, enc: Encoding, batch: Batch) -> bytes:
+    """The encoded output of one batch: featurize once, score every axis, label, encode."""
+    M = tagger.transform_docs({"title": batch.titles, "text": batch.texts})
+    scores = tagger.scores_from_features(M)
+    labels = tagger.labels_from_scores(scores, enc.overrides)
+    evidence = tagger.explain_features(M, labels, EVIDENCE_TERMS) if enc.explain else None
+    return encode_scored(enc, Scored(batch, scores, labels, evidence))
+
+
+def encode_scored(enc: Encoding, scored: Scored) -> bytes:
+    """The output bytes of a scored batch in ``enc.fmt``."""
+    if enc.fmt == "jsonl" and scored.evidence is None and enc.top_k is None:
+        return _encode_jsonl_fast(enc, scored)
+    if enc.fmt == "parquet":
+        return _encode_arrow(enc, scored)
+    rows = _rows(enc, scored)
+    return _encode_csv(enc, rows) if enc.fmt == "csv" else _encode_jsonl(rows)
+
+
+def _score_table(enc: Encoding, scores: Mapping[str, np.ndarray]) -> dict[str, list[dict[str, float]]]:
+    """Per axis, per document: {label: probability}, all labels in label order, or the ``top_k`` best first."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for axis in enc.axes:
+        names = enc.labels[axis]
+        probs = np.round(np.asarray(scores[axis], dtype=np.float64), SCORE_DECIMALS)
+        if enc.top_k is None:
+            out[axis] = [dict(zip(names, row, strict=True)) for row in probs.tolist()]
+            continue
+        order = np.argsort(-probs, axis=1, kind="stable")[:, : enc.top_k]
+        best = np.take_along_axis(probs, order, axis=1).tolist()
+        out[axis] = [
+            {names[j]: p for j, p in zip(cols, vals, strict=True)}
+            for cols, vals in zip(order.tolist(), best, strict=True)
+        ]
+    return out
+
+
+def _doc_scores(enc: Encoding, scored: Scored) -> list[dict[str, dict[str, float]]]:
+    """Per document: {axis: {label: probability}} as the output writes it."""
+    table = _score_table(enc, scored.scores)
+    return [{axis: table[axis][i] for axis in enc.axes} for i in range(len(scored.batch.ids))]
+
+
+def _evidence_of(doc: Mapping[str, Mapping[str, Sequence[tuple[str, float]]]], term: Callable) -> dict:
+    """One document's evidence with each (term, weight) pair turned into ``term(t, w)``."""
+    return {
+        axis: {lab: [term(t, w) for t, w in terms] for lab, terms in per.items()} for axis, per in doc.items()
+    }
+
+
+def _rows(enc: Encoding, scored: Scored) -> Iterator[dict[str, Any]]:
+    """The output rows of a scored batch, as dicts in column order."""
+    batch, axes = scored.batch, enc.axes
+    for i, (ident, scores) in enumerate(zip(batch.ids, _doc_scores(enc, scored), strict=True)):
+        row: dict[str, Any] = {"id": ident}
+        for name in enc.keep_fields:
+            row[name] = batch.keep[name][i]
+        for axis in axes:
+            row[axis] = scored.labels[axis][i]
+        row["scores"] = scores
+        if scored.evidence is not None:
+            row["evidence"] = _evidence_of(scored.evidence[i], lambda t, w: [t, w])
+        row["truncated"] = batch.truncated[i]
+        yield row
+
+
+def _dumps() -> Callable[[Any], str]:
+    """The JSON encoder every format uses for values: UTF-8 as is, anything unknown as its ``str``."""
+    return json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _encode_jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
+    dumps = _dumps()
+    return "".join([dumps(row) + "\n" for row in rows]).encode("utf-8")
+
+
+def _encode_jsonl_fast(enc: Encoding, scored: Scored) -> bytes:
+    """The bytes ``_encode_jsonl`` writes for rows with all scores and no evidence, without building them.
+
+    Each axis's scores object is one ``%r`` template over its labels (``repr`` of a float is what the JSON
+    encoder writes), and the JSON of each distinct label list is made once per chunk.
+    """
+    dumps, batch = _dumps(), scored.batch
+    keys = {a: dumps(a) for a in enc.axes}
+    templates = {a: "{" + ", ".join(f"{dumps(lab)}: %r" for lab in enc.labels[a]) + "}" for a in enc.axes}
+    values = {
+        a: np.round(np.asarray(scored.scores[a], dtype=np.float64), SCORE_DECIMALS).tolist() for a in enc.axes
+    }
+    kept = [(dumps(name), batch.keep[name]) for name in enc.keep_fields]
+    label_json: dict[tuple[str, ...], str] = {}
+    lines = []
+    for i, ident in enumerate(batch.ids):
+        parts = [f'{{"id": {dumps(ident)}']
+        parts += [f"{key}: {dumps(column[i])}" for key, column in kept]
+        for axis in enc.axes:
+            row = tuple(scored.labels[axis][i])
+            text = label_json.get(row)
+            if text is None:
+                text = label_json[row] = dumps(list(row))
+            parts.append(f"{keys[axis]}: {text}")
+        score = ", ".join(f"{keys[a]}: {templates[a] % tuple(values[a][i])}" for a in enc.axes)
+        parts.append(f'"scores": {{{score}}}')
+        parts.append('"truncated": true}\n' if batch.truncated[i] else '"truncated": false}\n')
+        lines.append(", ".join(parts))
+    return "".join(lines).encode("utf-8")
+
+
+def _csv_cell(value: Any, dumps: Callable[[Any], str]) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return dumps(value)
+
+
+def _encode_csv(enc: Encoding, rows: Iterable[dict[str, Any]]) -> bytes:
+    dumps = _dumps()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = enc.columns()
+    writer.writerows([_csv_cell(row[c], dumps) for c in columns] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def csv_header(enc: Encoding) -> bytes:
+    """The CSV header line of the output."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(enc.columns())
+    return buffer.getvalue().encode("utf-8")
+
+
+def _keep_column(values: list[Any], arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type):
+        dumps = _dumps()
+        values = [v if v is None or isinstance(v, str) else dumps(v) for v in values]
+    return pa.array(values, type=arrow_type)
+
+
+def _encode_arrow(enc: Encoding, scored: Scored) -> bytes:
+    """One length-prefixed Arrow IPC stream holding the batch's output table."""
+    import pyarrow as pa
+
+    schema, batch = enc.arrow_schema(), scored.batch
+    columns: dict[str, Any] = {"id": pa.array(batch.ids, type=pa.string())}
+    for name in enc.keep_fields:
+        columns[name] = _keep_column(batch.keep[name], schema.field(name).type)
+    for axis in enc.axes:
+        columns[axis] = pa.array(scored.labels[axis], type=schema.field(axis).type)
+    columns["scores"] = pa.array(_doc_scores(enc, scored), type=schema.field("scores").type)
+    if scored.evidence is not None:
+        docs = [_evidence_of(d, lambda t, w: {"term": t, "weight": w}) for d in scored.evidence]
+        columns["evidence"] = pa.array(docs, type=schema.field("evidence").type)
+    columns["truncated"] = pa.array(batch.truncated, type=pa.bool_())
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, schema) as writer:
+        writer.write_table(pa.table(columns, schema=schema))
+    data = sink.getvalue().to_pybytes()
+    return LENGTH.pack(len(data)) + data
