@@ -38,6 +38,7 @@ from pipeline.corpora import (
     read_reuters,
     row_to_record,
 )
+from pipeline.corpora.documents import Document, Fields, document_of
 from pipeline.corpora.files import parse_labels
 from pipeline.corpora.reuters import clean_text, parse_sgml, strip_sign_off
 
@@ -372,6 +373,59 @@ def test_row_to_record_custom_delimiter_and_null_labels() -> None:
     cfg = jsonl_cfg(label_fields={"a": "x", "b": "y"}, label_delimiter=";")
     record = row_to_record({"text": "t", "x": "one; two;;", "y": None}, 1, "f.jsonl", cfg, [])
     assert record is not None and record.labels == {"a": ["one", "two"], "b": []}
+
+
+# ---------------------------------------------------------------------------------------------- document_of
+
+
+def test_document_of_strips_and_turns_scalars_into_text() -> None:
+    fields = Fields(id="key", title="head", text="body")
+    row = {"key": 12.0, "head": 1987, "body": "  Ships left Oslo. \n", "other": "x"}
+    assert document_of(row, fields, "in/rows.jsonl", 4) == Document("12", "1987", "Ships left Oslo.")
+    assert document_of({"body": "t", "head": ["a", "list"]}, fields, "in/rows.jsonl", 5) == Document(
+        "rows:5", "", "t"
+    )
+    assert document_of({"body": "t", "head": "kept"}, Fields(title=None, text="body"), "f", 1).title == ""
+    doc = document_of({"id": "half \ud83d", "text": "an emoji \ud83d cut"}, Fields(), "f.jsonl", 1)
+    assert doc == Document("half \ufffd", "", "an emoji \ufffd cut")
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"id": "x"}, "text is missing"),
+        ({"id": "x", "body": None}, "text is null"),
+        ({"id": "x", "body": 5}, "text is not a string (got int)"),
+        ({"id": "x", "body": ["a"]}, "text is not a string (got a list)"),
+        ({"id": "x", "body": {"a": 1}}, "text is not a string (got an object)"),
+        ({"id": "x", "body": " \n\t"}, "text is empty"),
+        ({"id": "x", "body": ""}, "text is empty"),
+    ],
+)
+def test_document_of_rejects_a_row_without_text_naming_the_field(row: dict, problem: str) -> None:
+    issue = document_of(row, Fields(text="body"), "dir/f.jsonl", 9)
+    assert issue == ReadIssue("dir/f.jsonl", 9, "body", f"{problem}: row skipped", "x")
+    assert str(issue) == f"dir/f.jsonl, line 9, field 'body' (id x): {problem}: row skipped"
+
+
+def test_row_to_record_reads_a_row_as_document_of_does() -> None:
+    cfg = jsonl_cfg(id_field="key", title_field="head", text_field="body")
+    fields = Fields(id="key", title="head", text="body")
+    rows = [
+        {"key": " a ", "head": " Title ", "body": " Text. "},
+        {"head": 3.5, "body": "no id"},
+        {"key": True, "head": None, "body": "x"},
+        {"key": "r", "body": 7},
+        {"key": "s"},
+    ]
+    for line, row in enumerate(rows, 1):
+        issues: list[ReadIssue] = []
+        record = row_to_record(row, line, "f.jsonl", cfg, issues)
+        doc = document_of(row, fields, "f.jsonl", line)
+        if isinstance(doc, ReadIssue):
+            assert record is None and issues == [doc]
+        else:
+            assert record is not None and (record.id, record.title, record.text) == doc
 
 
 @given(
