@@ -42,9 +42,9 @@ MODEL_CODE = (
 
 def cli_status() -> dict[str, Any]:
     """Whether ``newstag predict`` can run here (its module exists and ``--help`` exits 0)."""
-    module = ROOT / "pipeline" / "predict.py"
+    module = ROOT / "pipeline" / "predict" / "__init__.py"
     if not module.is_file():
-        return {"available": False, "reason": "pipeline/predict.py does not exist yet"}
+        return {"available": False, "reason": "pipeline/predict/ does not exist yet"}
     try:
         res = subprocess.run(
             [venv_bin("newstag"), "predict", "--help"],
