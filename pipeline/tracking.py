@@ -1,7 +1,10 @@
-"""Everything MLflow: the store, runs (params, metrics, artifacts, datasets), the model, the registry.
+"""Everything MLflow: the store, training runs (params, metrics, datasets, artifacts, the model), searches
+with their nested trials, the registry and promotion, exports, and reading models, runs and stores back.
 
 The store is ``--tracking-uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///mlflow.db`` in the working
-directory (never a file store). Model code knows nothing of this module.
+directory (never a file store). Model code knows nothing of this module: training hands it a
+``TrainOutcome`` (``log_training_run``), tuning a ``SearchOutcome`` (``log_search``). The champion/challenger
+rule is the pure ``promotion.decide``; this module gathers its inputs and applies its result.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
@@ -32,6 +36,9 @@ from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
 from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
+from pipeline.config import Config
+from pipeline.errors import ModelError
+from pipeline.promotion import Decision, challenger_score, decide
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -290,13 +297,6 @@ class Promotion:
     reason: str
 
 
-def registry_score(metrics: Mapping[str, float], keys: list[str]) -> float | None:
-    """The sum of the promotion metrics, or None when one is missing."""
-    if any(k not in metrics for k in keys):
-        return None
-    return float(sum(metrics[k] for k in keys))
-
-
 def ensure_registered_model(name: str, description: str) -> None:
     """Create the registered model when missing and set its description."""
     client = MlflowClient()
@@ -375,7 +375,7 @@ def register_and_promote(
     metrics: Mapping[str, float],
     keys: list[str],
     test_digest: str,
-    rescore_champion: Any,
+    rescore_champion: Callable[[str], Mapping[str, float]],
     checkpoint: Callable[[str], None] | None = None,
 ) -> Promotion:
     """Register ``model_uri``; alias it ``champion`` when it beats the current champion on the same test set.
@@ -385,60 +385,68 @@ def register_and_promote(
     runs promoting at once cannot both win: the later one compares against the earlier one's result.
     A version is registered only once its model is completely logged, so an alias never points at a
     partial model. ``checkpoint("register.alias")`` is called just before the alias moves (a test hook).
+    The rule itself is ``promotion.decide``.
     """
     client = MlflowClient()
-    new_score = registry_score(metrics, keys)
-    if new_score is None:
-        raise ValueError(f"promotion metrics {keys} not all logged; have {sorted(metrics)[:8]}...")
-    version = mlflow.register_model(model_uri, name, tags={"newstag.run_id": run_id}).version
+    challenger_score(metrics, keys)  # a run without its promotion metrics registers nothing
+    version = str(mlflow.register_model(model_uri, name, tags={"newstag.run_id": run_id}).version)
     with promotion_lock(name):
         current = champion(name)
-        old_score = None
-        if current is None:
-            promoted, reason = True, "no champion yet"
-        else:
-            old_run = client.get_run(current.run_id) if current.run_id else None
-            same_test = old_run is not None and old_run.data.tags.get("newstag.test_digest") == test_digest
-            old_metrics = (
-                old_run.data.metrics if same_test else rescore_champion(f"models:/{name}/{current.version}")
-            )
-            old_score = registry_score(old_metrics or {}, keys)
-            where = "its logged test metrics" if same_test else "re-scored on this test set"
-            if old_score is None:
-                promoted, reason = True, f"champion v{current.version} has no comparable {'+'.join(keys)}"
-            elif new_score > old_score:
-                promoted, reason = (
-                    True,
-                    f"{new_score:.4f} beats champion v{current.version} {old_score:.4f} ({where})",
-                )
-            else:
-                promoted, reason = (
-                    False,
-                    f"{new_score:.4f} does not beat champion v{current.version} {old_score:.4f} ({where})",
-                )
-        alias = "champion" if promoted else "challenger"
+        decision = _judge(client, name, current, metrics, keys, test_digest, rescore_champion)
+        alias = "champion" if decision.promote else "challenger"
         _step(checkpoint, "register.alias")
         client.set_registered_model_alias(name, alias, version)
-    decision = f"{'champion' if promoted else 'challenger'}: {reason}"
-    client.set_model_version_tag(name, version, "newstag.decision", decision)
-    mlflow.set_tags(
-        {
-            "newstag.decision": decision,
-            "newstag.promoted": str(promoted).lower(),
-            "newstag.registered_version": str(version),
-            "newstag.score": f"{new_score:.6f}",
-            "newstag.champion_score": "none" if old_score is None else f"{old_score:.6f}",
-        }
-    )
+    _record_decision(client, name, version, decision)
     return Promotion(
         name,
-        str(version),
+        version,
         alias,
-        promoted,
-        new_score,
+        decision.promote,
+        decision.score,
         None if current is None else str(current.version),
-        old_score,
-        reason,
+        decision.champion_score,
+        decision.reason,
+    )
+
+
+def _judge(
+    client: MlflowClient,
+    name: str,
+    current: Any | None,
+    metrics: Mapping[str, float],
+    keys: list[str],
+    test_digest: str,
+    rescore_champion: Callable[[str], Mapping[str, float]],
+) -> Decision:
+    """The decision against champion version ``current``: its logged metrics when it was tested on the same
+    test set (``test_digest``), else its metrics re-scored on this one."""
+    if current is None:
+        return decide(metrics, None, keys)
+    old_run = client.get_run(current.run_id) if current.run_id else None
+    same_test = old_run is not None and old_run.data.tags.get("newstag.test_digest") == test_digest
+    if same_test:
+        old_metrics, basis = old_run.data.metrics, "its logged test metrics"
+    else:
+        old_metrics, basis = (
+            rescore_champion(f"models:/{name}/{current.version}"),
+            "re-scored on this test set",
+        )
+    return decide(metrics, old_metrics or {}, keys, f"champion v{current.version}", basis)
+
+
+def _record_decision(client: MlflowClient, name: str, version: str, decision: Decision) -> None:
+    """Tag the model version and the active run with the decision and the scores compared."""
+    verdict = f"{'champion' if decision.promote else 'challenger'}: {decision.reason}"
+    client.set_model_version_tag(name, version, "newstag.decision", verdict)
+    old = decision.champion_score
+    mlflow.set_tags(
+        {
+            "newstag.decision": verdict,
+            "newstag.promoted": str(decision.promote).lower(),
+            "newstag.registered_version": version,
+            "newstag.score": f"{decision.score:.6f}",
+            "newstag.champion_score": "none" if old is None else f"{old:.6f}",
+        }
     )
 
 
@@ -496,3 +504,311 @@ def _copy_model(model_uri: str, dest: Path) -> Path:
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- a training run
+
+
+@dataclass
+class TrainOutcome:
+    """What the training stage hands to ``log_training_run``: the fitted tagger, its scores, and the folder
+    of artifacts it wrote (``config.yaml``, ``reports/``, ``figures/``), logged as they are laid out.
+
+    ``rescore_champion(model_uri)`` returns the test metrics of another model on this run's test split; the
+    registry needs them when the champion was tested on another split.
+    """
+
+    cfg: Config
+    config_path: str
+    overrides: list[str]
+    dataset_path: str
+    data: Any  # the prepared DatasetDict: each split is logged as a dataset input
+    data_fingerprint: str
+    sizes: dict[str, int]
+    tagger: Any
+    reports: dict[str, dict[str, Any]]
+    metrics: dict[str, float]
+    fit_seconds: float
+    artifact_dir: Path
+    example: Any  # two input rows, the logged model's input example
+    rescore_champion: Callable[[str], Mapping[str, float]]
+
+
+def log_training_run(
+    outcome: TrainOutcome,
+    tracking_uri: str | None = None,
+    register: bool = True,
+    say: Callable[[str], None] = print,
+    checkpoint: Callable[[str], None] | None = None,
+    done: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Log ``outcome`` as a run (params, metrics, datasets, artifacts, model), then register, promote and
+    export the model unless ``register`` is False; returns the run's ids and the registry decision.
+
+    ``checkpoint(point)`` fires at ``log.model``, ``register``, ``register.alias``, ``export`` and
+    ``export.link`` (a test hook); ``done(stage, detail)`` when the log, register and export stages end.
+    """
+    cfg = outcome.cfg
+    store = setup_tracking(tracking_uri)
+    result: dict[str, Any] = {"tracking_uri": store}
+    result["experiment_id"] = ensure_experiment(cfg.tracking.experiment, experiment_note(cfg))
+    with mlflow.start_run(run_name=run_name(cfg), tags=source_tags("newstag train")) as run:
+        result["run_id"] = run.info.run_id
+        test_digest = _log_run_record(outcome)
+        _step(checkpoint, "log.model")
+        logged = _log_model(outcome)
+        _done(done, "log", f"run {run.info.run_id} in {store}")
+        decision = "not registered (--no-register)"
+        if logged and register:
+            decision = _promote_and_export(outcome, logged, test_digest, result, say, checkpoint, done)
+        mlflow.set_tag(
+            "mlflow.note.content",
+            run_note(cfg, outcome.reports, outcome.sizes, outcome.fit_seconds, decision),
+        )
+        result["decision"] = decision
+        if logged:
+            result["model_uri"], result["model_sha256"] = logged.model_uri, logged.sha256
+    return result
+
+
+def _done(done: Callable[[str, str], None] | None, stage: str, detail: str) -> None:
+    if done is not None:
+        done(stage, detail)
+
+
+def _log_run_record(outcome: TrainOutcome) -> str:
+    """Datasets, tags, params, metrics and the artifact folder of the active run; returns the test digest."""
+    cfg = outcome.cfg
+    digests = log_datasets(outcome.data, outcome.dataset_path, cfg.name)
+    mlflow.set_tags(run_tags(outcome.config_path, outcome.data_fingerprint, digests["test"]))
+    if outcome.overrides:
+        mlflow.set_tag("newstag.overrides", portable(" ".join(outcome.overrides)))
+    log_params(cfg.flat())
+    mlflow.log_metrics(outcome.metrics)
+    mlflow.log_metrics(
+        {
+            "time/train_seconds": round(outcome.fit_seconds, 3),
+            "data/train_docs": outcome.sizes["train"],
+            "data/validation_docs": outcome.sizes["validation"],
+            "data/test_docs": outcome.sizes["test"],
+            "model/n_features": outcome.tagger.coef_.shape[0],
+        }
+    )
+    mlflow.log_artifacts(str(outcome.artifact_dir))
+    return digests["test"]
+
+
+def _log_model(outcome: TrainOutcome) -> LoggedModel | None:
+    """The tagger logged to the active run, or None when the config says not to log it."""
+    if not outcome.cfg.tracking.log_model:
+        return None
+    return log_tagger(outcome.tagger, outcome.example, outcome.tagger.describe())
+
+
+def _promote_and_export(
+    outcome: TrainOutcome,
+    logged: LoggedModel,
+    test_digest: str,
+    result: dict[str, Any],
+    say: Callable[[str], None],
+    checkpoint: Callable[[str], None] | None,
+    done: Callable[[str, str], None] | None,
+) -> str:
+    """Register the logged model, move the aliases, export it; records both in ``result``; returns the
+    decision line."""
+    cfg = outcome.cfg
+    _step(checkpoint, "register")
+    ensure_registered_model(cfg.tracking.registered_model, model_note(cfg))
+    promo = register_and_promote(
+        cfg.tracking.registered_model,
+        logged.model_uri,
+        result["run_id"],
+        outcome.metrics,
+        cfg.tracking.promotion_metrics,
+        test_digest,
+        outcome.rescore_champion,
+        checkpoint=checkpoint,
+    )
+    decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
+    result["registry"] = promo.__dict__
+    _done(done, "register", decision)
+    say(f"registry decision: {decision}")
+    _step(checkpoint, "export")
+    export = export_model(
+        logged.model_uri, promo.name, promo.version, promo.promoted, cfg.tracking.export_dir, checkpoint
+    )
+    result["export_path"] = str(export)
+    _done(done, "export", str(export))
+    return decision
+
+
+def run_name(cfg: Config) -> str:
+    """A readable run name: config, key settings, short config hash."""
+    w = cfg.features.word
+    parts = [cfg.name, cfg.model.classifier, f"C{cfg.model.C:g}", f"ng{w.ngram_range[0]}{w.ngram_range[1]}"]
+    if w.max_features:
+        parts.append(f"mf{w.max_features // 1000}k" if w.max_features >= 1000 else f"mf{w.max_features}")
+    if cfg.features.gazetteer.enabled:
+        parts.append("gaz")
+    return "-".join(parts) + f"-{cfg.fingerprint()[:6]}"
+
+
+def run_note(
+    cfg: Config, reports: Mapping[str, dict], sizes: Mapping[str, int], seconds: float, decision: str
+) -> str:
+    """The run's markdown description: scores per axis and split, data sizes, time, registry decision."""
+    lines = [
+        f"**{cfg.name}**: {cfg.description}".rstrip(),
+        "",
+        "| axis | validation micro-F1 | validation macro-F1 | test micro-F1 | test macro-F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for axis in cfg.axes:
+        v, t = reports["validation"]["axes"][axis], reports["test"]["axes"][axis]
+        lines.append(
+            f"| {axis} | {v['micro_f1']:.4f} | {v['macro_f1']:.4f} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} |"
+        )
+    lines += [
+        "",
+        f"Documents: train {sizes['train']:,}, validation {sizes['validation']:,}, test {sizes['test']:,}. "
+        f"Training time {seconds:.1f} s.",
+        "",
+        f"Registry: {decision}",
+    ]
+    if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
+        lines += ["", "Note: validation documents were used for training (thresholds.cv_include_validation)."]
+    return "\n".join(lines)
+
+
+def experiment_note(cfg: Config) -> str:
+    """The description of the experiment training runs are logged to."""
+    return (
+        f"newstag experiments for `{cfg.name}`: {cfg.description}\n\n"
+        f"Axes: {', '.join(cfg.axes)}. Each run logs the resolved config, validation and test metrics "
+        "(`<split>/<axis>/<metric>`), reports, figures, dataset digests and the model; the registry keeps "
+        f"`{cfg.tracking.registered_model}@champion` on the best test {' + '.join(cfg.tracking.promotion_metrics)}."
+    )
+
+
+def model_note(cfg: Config) -> str:
+    """The description of the registered model."""
+    return (
+        f"newstag tagger ({', '.join(cfg.axes)}) trained with `{cfg.name}`. Input: a DataFrame with `text` and "
+        "optional `title`; output: one label list per axis and `scores` (JSON). Alias `champion` is the version "
+        f"with the best test {' + '.join(cfg.tracking.promotion_metrics)}; `challenger` is a newer version that "
+        "did not beat it."
+    )
+
+
+# --------------------------------------------------------------------------- a hyper-parameter search
+
+
+@dataclass
+class SearchOutcome:
+    """What ``tune`` hands to ``log_search``: every trial (``sets``, validation ``metrics``, ``score``), the
+    best one, the config it wrote, and the parent run's markdown note."""
+
+    cfg: Config
+    config_path: str
+    trials: list[dict[str, Any]]
+    best: dict[str, Any]
+    best_config: dict[str, Any]
+    note: str
+
+
+def log_search(search: SearchOutcome, tracking_uri: str | None = None) -> dict[str, str]:
+    """Log a parent run with one nested run per trial and the best config as an artifact; returns the
+    store, the experiment id and the parent run id."""
+    cfg, metric = search.cfg, search.cfg.tune.metric
+    store = setup_tracking(tracking_uri)
+    exp_id = ensure_experiment(cfg.tracking.experiment, f"newstag experiments for `{cfg.name}`")
+    with mlflow.start_run(run_name=f"{cfg.name}-tune-{len(search.trials)}x") as parent:
+        mlflow.set_tag("mlflow.note.content", search.note)
+        mlflow.set_tags({"newstag.kind": "tune", "newstag.config_file": str(search.config_path)})
+        log_params(
+            {"tune.strategy": cfg.tune.strategy, "tune.metric": metric, "tune.n_trials": len(search.trials)}
+        )
+        for i, trial in enumerate(search.trials):
+            with mlflow.start_run(run_name=f"trial-{i:02d} " + " ".join(trial["sets"]), nested=True):
+                log_params(dict(s.split("=", 1) for s in trial["sets"]))
+                mlflow.log_metrics(trial["metrics"])
+                mlflow.set_tag("newstag.kind", "trial")
+        mlflow.log_metric(f"best/{metric}", search.best["score"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "best_config.yaml"
+            path.write_text(yaml.safe_dump(search.best_config, sort_keys=False))
+            mlflow.log_artifact(str(path))
+    return {"tracking_uri": store, "experiment_id": exp_id, "parent_run_id": parent.info.run_id}
+
+
+# --------------------------------------------------------------------------- reading models and runs back
+
+
+def download_model(uri: str, tracking_uri: str | None = None) -> Path:
+    """A local copy of the model behind ``uri`` (``models:/...`` or ``runs:/...``) in a new temp folder;
+    ModelError naming the URI when the store cannot give it."""
+    setup_tracking(tracking_uri)
+    dest = Path(tempfile.mkdtemp(prefix="newstag-model-"))
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    except Exception as exc:  # MlflowException and friends: say which URI failed and why
+        raise ModelError(f"{uri}: cannot load the model: {str(exc).splitlines()[0]}") from None
+
+
+def recorded_sha256(run_id: str | None, tracking_uri: str | None = None) -> str | None:
+    """The tagger sha256 that run ``run_id`` recorded when it logged its model, or None."""
+    if not run_id:
+        return None
+    setup_tracking(tracking_uri)
+    try:
+        return MlflowClient().get_run(run_id).data.tags.get(SHA_TAG)
+    except Exception:  # the run may live in another store; the MLmodel hash still applies
+        return None
+
+
+# --------------------------------------------------------------------------- what a store holds
+
+
+@dataclass
+class StoreRuns:
+    """The experiment a UI should open on a store, its latest run, and the registered model if present."""
+
+    experiment_id: str
+    experiment_name: str
+    latest_run: str
+    model_name: str | None
+    fell_back: bool  # the experiment asked for has no run: this one holds the store's latest run
+
+
+class StoreReadError(Exception):
+    """The store cannot be read (the message is MLflow's)."""
+
+
+def latest_runs(store: str, experiment: str | None, model: str | None) -> StoreRuns | None:
+    """Where the latest run of ``experiment`` is (else the latest run of the store), or None when the store
+    holds no run at all; StoreReadError when the store cannot be read."""
+    client = MlflowClient(tracking_uri=store, registry_uri=store)
+    try:
+        exp = client.get_experiment_by_name(experiment) if experiment else None
+        latest = _latest_run(client, [exp.experiment_id]) if exp else None
+        fell_back = latest is None
+        if fell_back:
+            latest = _latest_run(client, [e.experiment_id for e in client.search_experiments()])
+            if latest is None:
+                return None
+            exp = client.get_experiment(latest.info.experiment_id)
+    except MlflowException as exc:
+        raise StoreReadError(exc.message) from None
+    model_name = None
+    if model:
+        with contextlib.suppress(MlflowException):
+            model_name = client.get_registered_model(model).name
+    run = latest.info.run_name or latest.info.run_id
+    return StoreRuns(exp.experiment_id, exp.name, run, model_name, fell_back and bool(experiment))
+
+
+def _latest_run(client: MlflowClient, experiment_ids: list[str]) -> Any | None:
+    if not experiment_ids:
+        return None
+    runs = client.search_runs(experiment_ids, max_results=1, order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None

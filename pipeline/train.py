@@ -1,5 +1,9 @@
 """The training stage: prepare -> fit -> thresholds -> evaluate -> log -> register/promote -> export.
 
+This module prepares the data, fits and evaluates the tagger, and writes the run's artifacts into a folder;
+it hands all of that as a ``tracking.TrainOutcome`` to ``tracking.log_training_run``, which logs, registers,
+promotes and exports (MLflow is only ever called there).
+
 Test hook: with ``NEWSTAG_TEST_KILL_AT=<point>`` in its environment, ``newstag train`` sends SIGKILL to
 itself at that point (see ``crash_point``); the crash tests in ``tests/reliability/`` use it to stop a
 run deterministically at the start of each stage. It is read nowhere else and does nothing when unset.
@@ -19,15 +23,22 @@ from typing import Any
 
 import yaml
 
+from pipeline import tracking
 from pipeline.config import Config, ConfigError
+from pipeline.corpora import CorpusError
 from pipeline.evaluate import evaluate_split
+from pipeline.loading import load_tagger
 from pipeline.metrics import metric_items
+from pipeline.model import tagger_from_config
 from pipeline.prepare import load_prepared, prepare, split_frame
 from pipeline.reports import report_markdown, top_terms_markdown, write_figures
+from pipeline.tracking import TrainOutcome
 
 STAGES = ("prepare", "fit", "thresholds", "evaluate", "log", "register", "export")
 KILL_ENV = "NEWSTAG_TEST_KILL_AT"
 CRASH_POINTS = (*STAGES, "log.model", "register.alias", "export.link")
+
+Split = tuple[Any, dict[str, list[list[str]]]]  # (documents with id/title/text, gold labels per axis)
 
 
 def crash_point(name: str) -> None:
@@ -46,8 +57,6 @@ def crash_point(name: str) -> None:
 
 def check_trainable(cfg: Config, sizes: Mapping[str, int], gold: Mapping[str, list[list[str]]]) -> None:
     """Stop before fitting when a split is empty or an axis has no label with ``min_support`` documents."""
-    from pipeline.corpora import CorpusError
-
     if not all(sizes.values()):
         raise CorpusError(
             "too few documents to train: "
@@ -83,44 +92,6 @@ class Stages:
         self.say(f"[{n}/{len(STAGES)}] {stage:<10} {self.times[stage]:6.1f}s  {detail}".rstrip())
 
 
-def run_name(cfg: Config) -> str:
-    """A readable run name: config, key settings, short config hash."""
-    w = cfg.features.word
-    parts = [cfg.name, cfg.model.classifier, f"C{cfg.model.C:g}", f"ng{w.ngram_range[0]}{w.ngram_range[1]}"]
-    if w.max_features:
-        parts.append(f"mf{w.max_features // 1000}k" if w.max_features >= 1000 else f"mf{w.max_features}")
-    if cfg.features.gazetteer.enabled:
-        parts.append("gaz")
-    return "-".join(parts) + f"-{cfg.fingerprint()[:6]}"
-
-
-def run_note(
-    cfg: Config, reports: Mapping[str, dict], sizes: Mapping[str, int], seconds: float, decision: str
-) -> str:
-    """The run's markdown description: scores per axis and split, data sizes, time, registry decision."""
-    lines = [
-        f"**{cfg.name}**: {cfg.description}".rstrip(),
-        "",
-        "| axis | validation micro-F1 | validation macro-F1 | test micro-F1 | test macro-F1 |",
-        "|---|---|---|---|---|",
-    ]
-    for axis in cfg.axes:
-        v, t = reports["validation"]["axes"][axis], reports["test"]["axes"][axis]
-        lines.append(
-            f"| {axis} | {v['micro_f1']:.4f} | {v['macro_f1']:.4f} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} |"
-        )
-    lines += [
-        "",
-        f"Documents: train {sizes['train']:,}, validation {sizes['validation']:,}, test {sizes['test']:,}. "
-        f"Training time {seconds:.1f} s.",
-        "",
-        f"Registry: {decision}",
-    ]
-    if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
-        lines += ["", "Note: validation documents were used for training (thresholds.cv_include_validation)."]
-    return "\n".join(lines)
-
-
 def train(
     cfg: Config,
     config_path: str = "",
@@ -131,11 +102,42 @@ def train(
 ) -> dict[str, Any]:
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
     stages = Stages(say)
-    crash_point("prepare")
-    # prepare checks the taxonomies first: a bad config fails before the slow imports below
-    prepared = prepare(cfg, say=say)
-    from pipeline.model import tagger_from_config
+    prepared, data, frames = _prepare(cfg, stages, say)
+    tagger = _fit(cfg, frames, stages)
+    reports, scores, metrics = _evaluate(cfg, tagger, frames, stages)
+    fit_seconds = stages.times["fit"] + stages.times["thresholds"]
+    crash_point("log")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_run_artifacts(
+            Path(tmp), cfg, prepared.report, tagger, reports, frames["test"][1], scores["test"]
+        )
+        outcome = TrainOutcome(
+            cfg=cfg,
+            config_path=config_path,
+            overrides=overrides or [],
+            dataset_path=str(prepared.path),
+            data=data,
+            data_fingerprint=prepared.fingerprint,
+            sizes={split: len(frame) for split, (frame, _) in frames.items()},
+            tagger=tagger,
+            reports=reports,
+            metrics=metrics,
+            fit_seconds=fit_seconds,
+            artifact_dir=folder,
+            example=frames["test"][0][["text", "title"]].head(2).reset_index(drop=True),
+            rescore_champion=lambda uri: rescore(uri, tracking_uri, *frames["test"]),
+        )
+        result = tracking.log_training_run(outcome, tracking_uri, register, say, crash_point, stages.done)
+    result.update(
+        {"metrics": metrics, "reports": reports, "stage_seconds": stages.times, "train_seconds": fit_seconds}
+    )
+    return result
 
+
+def _prepare(cfg: Config, stages: Stages, say: Callable[[str], None]) -> tuple[Any, Any, dict[str, Split]]:
+    """(prepare's result, the stored DatasetDict, documents and gold labels per split)."""
+    crash_point("prepare")
+    prepared = prepare(cfg, say=say)
     data = load_prepared(prepared.path)
     frames = {split: split_frame(data[split]) for split in ("train", "validation", "test")}
     sizes = {split: len(frames[split][0]) for split in frames}
@@ -144,8 +146,13 @@ def train(
         f"{prepared.path} ({'reused' if prepared.reused else 'built'}): "
         + ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
     )
-
     check_trainable(cfg, sizes, frames["train"][1])
+    return prepared, data, frames
+
+
+def _fit(cfg: Config, frames: Mapping[str, Split], stages: Stages) -> Any:
+    """The tagger fitted on train, its thresholds tuned (``cfg.thresholds``); reports the fit and thresholds
+    stages with the times the tagger measured."""
     crash_point("fit")
     tagger = tagger_from_config(cfg)
     (xt, yt), (xv, yv) = frames["train"], frames["validation"]
@@ -162,7 +169,13 @@ def train(
     stages.times["fit"] = round(tagger.timings_["featurize"] + tagger.timings_["heads"], 3)
     stages.times["thresholds"] = round(tagger.timings_["thresholds"], 3)
     stages.restart()
+    return tagger
 
+
+def _evaluate(
+    cfg: Config, tagger: Any, frames: Mapping[str, Split], stages: Stages
+) -> tuple[dict[str, dict], dict[str, Any], dict[str, float]]:
+    """(report, scores per axis) of validation and test, and their metrics as ``<split>/<axis>/<metric>``."""
     crash_point("evaluate")
     reports, scores = {}, {}
     for split in ("validation", "test"):
@@ -170,172 +183,58 @@ def train(
     metrics: dict[str, float] = {}
     for split, rep in reports.items():
         metrics.update(metric_items(rep, split))
-    fit_seconds = stages.times["fit"] + stages.times["thresholds"]
     headline = ", ".join(f"{a} micro-F1 {reports['test']['axes'][a]['micro_f1']:.4f}" for a in cfg.axes)
     stages.done("evaluate", f"test: {headline}")
-
-    result = _log_and_register(
-        cfg,
-        config_path,
-        overrides or [],
-        tracking_uri,
-        register,
-        prepared,
-        data,
-        frames,
-        tagger,
-        reports,
-        scores,
-        metrics,
-        sizes,
-        fit_seconds,
-        stages,
-        say,
-    )
-    result.update(
-        {"metrics": metrics, "reports": reports, "stage_seconds": stages.times, "train_seconds": fit_seconds}
-    )
-    return result
+    return reports, scores, metrics
 
 
-def _log_and_register(
-    cfg,
-    config_path,
-    overrides,
-    uri,
-    register,
-    prepared,
-    data,
-    frames,
-    tagger,
-    reports,
-    scores,
-    metrics,
-    sizes,
-    fit_seconds,
-    stages,
-    say,
-):
-    import mlflow
-
-    from pipeline import tracking
-
-    crash_point("log")
-    store = tracking.setup_tracking(uri)
-    exp_id = tracking.ensure_experiment(cfg.tracking.experiment, _experiment_note(cfg))
-    result: dict[str, Any] = {"tracking_uri": store, "experiment_id": exp_id}
-    with (
-        mlflow.start_run(run_name=run_name(cfg), tags=tracking.source_tags("newstag train")) as run,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        out = Path(tmp)
-        result["run_id"] = run.info.run_id
-        digests = tracking.log_datasets(data, str(prepared.path), cfg.name)
-        mlflow.set_tags(tracking.run_tags(config_path, prepared.fingerprint, digests["test"]))
-        if overrides:
-            mlflow.set_tag("newstag.overrides", tracking.portable(" ".join(overrides)))
-        tracking.log_params(cfg.flat())
-        mlflow.log_metrics(metrics)
-        mlflow.log_metrics(
-            {
-                "time/train_seconds": round(fit_seconds, 3),
-                "data/train_docs": sizes["train"],
-                "data/validation_docs": sizes["validation"],
-                "data/test_docs": sizes["test"],
-                "model/n_features": tagger.coef_.shape[0],
-            }
-        )
-        config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-        (out / "config.yaml").write_text(tracking.portable(config_text))
-        for split, rep in reports.items():
-            (out / f"{split}_report.json").write_text(json.dumps(rep, indent=2))
-            (out / f"{split}_report.md").write_text(report_markdown(rep, f"{cfg.name}: {split}"))
-        data_report = json.dumps(prepared.report, indent=2, ensure_ascii=False)
-        (out / "data_report.json").write_text(tracking.portable(data_report))
-        top = tagger.top_terms(15)
-        (out / "top_terms.json").write_text(json.dumps(top, indent=2))
-        (out / "top_terms.md").write_text(top_terms_markdown(top))
-        (out / "thresholds.json").write_text(json.dumps(tagger.describe(), indent=2))
-        figures = write_figures(out / "figures", tagger, reports["test"], frames["test"][1], scores["test"])
-        for path in sorted(out.iterdir()):
-            if path.is_file():
-                mlflow.log_artifact(
-                    str(path),
-                    artifact_path="reports"
-                    if path.suffix in (".json", ".md") and path.name != "config.yaml"
-                    else None,
-                )
-        for fig in figures:
-            mlflow.log_artifact(str(fig), artifact_path="figures")
-        example = frames["test"][0][["text", "title"]].head(2).reset_index(drop=True)
-        crash_point("log.model")
-        logged = tracking.log_tagger(tagger, example, tagger.describe()) if cfg.tracking.log_model else None
-        stages.done("log", f"run {run.info.run_id} in {store}")
-        decision = "not registered (--no-register)"
-        if logged and register:
-            crash_point("register")
-            tracking.ensure_registered_model(cfg.tracking.registered_model, _model_note(cfg))
-            promo = tracking.register_and_promote(
-                cfg.tracking.registered_model,
-                logged.model_uri,
-                run.info.run_id,
-                metrics,
-                cfg.tracking.promotion_metrics,
-                digests["test"],
-                lambda uri: _rescore(uri, store, frames["test"]),
-                checkpoint=crash_point,
-            )
-            decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
-            result["registry"] = promo.__dict__
-            stages.done("register", decision)
-            say(f"registry decision: {decision}")
-            crash_point("export")
-            export = tracking.export_model(
-                logged.model_uri,
-                promo.name,
-                promo.version,
-                promo.promoted,
-                cfg.tracking.export_dir,
-                checkpoint=crash_point,
-            )
-            result["export_path"] = str(export)
-            stages.done("export", str(export))
-        mlflow.set_tag("mlflow.note.content", run_note(cfg, reports, sizes, fit_seconds, decision))
-        result["decision"] = decision
-        if logged:
-            result["model_uri"] = logged.model_uri
-            result["model_sha256"] = logged.sha256
-    return result
-
-
-def _rescore(model_uri: str, store: str, test: tuple[Any, dict[str, list[list[str]]]]) -> dict[str, float]:
-    """The champion's test metrics recomputed on this run's test split."""
-    from pipeline.loading import load_tagger
-
-    champion, _ = load_tagger(model_uri, store)
-    frame, gold = test
+def rescore(
+    model_uri: str, tracking_uri: str | None, frame: Any, gold: Mapping[str, list[list[str]]]
+) -> dict[str, float]:
+    """The test metrics of the model at ``model_uri`` on these documents (empty when it has an axis they
+    lack): how a champion tested on another test split is compared with this run."""
+    champion, _ = load_tagger(model_uri, tracking_uri)
     if set(champion.axes) - set(gold):
         return {}
     report, _ = evaluate_split(champion, frame, {a: gold[a] for a in champion.axes})
     return metric_items(report, "test")
 
 
-def _experiment_note(cfg: Config) -> str:
-    return (
-        f"newstag experiments for `{cfg.name}`: {cfg.description}\n\n"
-        f"Axes: {', '.join(cfg.axes)}. Each run logs the resolved config, validation and test metrics "
-        "(`<split>/<axis>/<metric>`), reports, figures, dataset digests and the model; the registry keeps "
-        f"`{cfg.tracking.registered_model}@champion` on the best test {' + '.join(cfg.tracking.promotion_metrics)}."
-    )
+# --------------------------------------------------------------------------- the run's artifacts
 
 
-def _model_note(cfg: Config) -> str:
-    return (
-        f"newstag tagger ({', '.join(cfg.axes)}) trained with `{cfg.name}`. Input: a DataFrame with `text` and "
-        "optional `title`; output: one label list per axis and `scores` (JSON). Alias `champion` is the version "
-        f"with the best test {' + '.join(cfg.tracking.promotion_metrics)}; `challenger` is a newer version that "
-        "did not beat it."
-    )
+def write_run_artifacts(
+    folder: Path,
+    cfg: Config,
+    data_report: Mapping[str, Any],
+    tagger: Any,
+    reports: Mapping[str, dict],
+    test_gold: Mapping[str, list[list[str]]],
+    test_scores: Mapping[str, Any],
+) -> Path:
+    """Write the run's artifacts into ``folder`` laid out as they are logged: ``config.yaml``, ``reports/``
+    (evaluation reports, data report, top terms, thresholds) and ``figures/`` (of the test split)."""
+    config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    (folder / "config.yaml").write_text(tracking.portable(config_text))
+    write_reports(folder / "reports", cfg.name, reports, data_report, tagger)
+    write_figures(folder / "figures", tagger, reports["test"], test_gold, test_scores)
+    return folder
+
+
+def write_reports(
+    folder: Path, name: str, reports: Mapping[str, dict], data_report: Mapping[str, Any], tagger: Any
+) -> None:
+    """JSON and markdown reports per split, the data report, the top terms and the thresholds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rep in reports.items():
+        (folder / f"{split}_report.json").write_text(json.dumps(rep, indent=2))
+        (folder / f"{split}_report.md").write_text(report_markdown(rep, f"{name}: {split}"))
+    data_text = json.dumps(data_report, indent=2, ensure_ascii=False)
+    (folder / "data_report.json").write_text(tracking.portable(data_text))
+    top = tagger.top_terms(15)
+    (folder / "top_terms.json").write_text(json.dumps(top, indent=2))
+    (folder / "top_terms.md").write_text(top_terms_markdown(top))
+    (folder / "thresholds.json").write_text(json.dumps(tagger.describe(), indent=2))
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:

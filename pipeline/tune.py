@@ -1,5 +1,7 @@
 """Hyper-parameter search over ``tune.space``: each trial a nested MLflow run under one parent run.
 
+The search is logged through ``tracking.log_search`` (a ``tracking.SearchOutcome``); nothing here calls MLflow.
+
 Trials fit in parallel worker processes (joblib); the parent process alone writes to the tracking store,
 so SQLite sees one writer. Each trial tunes its thresholds on the validation split and is scored on it;
 the test split is not looked at.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,10 +19,13 @@ from typing import Any
 
 import yaml
 
+from pipeline import tracking
 from pipeline.config import Config, ConfigError, apply_overrides, load_config
 from pipeline.evaluate import evaluate_split
 from pipeline.metrics import metric_items
+from pipeline.model import tagger_from_config
 from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.tracking import SearchOutcome
 
 
 def _fmt(value: Any) -> str:
@@ -50,8 +54,6 @@ def _run_trial(
     cfg_dict: dict[str, Any], sets: list[str], frames: dict[str, Any], metric: str
 ) -> dict[str, Any]:
     """Fit one trial and score it on validation (runs in a worker process)."""
-    from pipeline.model import tagger_from_config
-
     cfg = Config.model_validate(apply_overrides(cfg_dict, sets))
     start = time.perf_counter()
     tagger = tagger_from_config(cfg)
@@ -79,10 +81,7 @@ def tune(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the search; log a parent run with one nested run per trial; write the best trial's config."""
-    import mlflow
     from joblib import Parallel, delayed
-
-    from pipeline import tracking
 
     trials = trial_overrides(cfg, n_trials)
     metric = cfg.tune.metric
@@ -100,41 +99,26 @@ def tune(
     best = max(results, key=lambda r: r["score"])
     out_path = Path(output or f"configs/{cfg.name}-best.yaml")
     best_cfg = dict(best["config"], name=cfg.name)
-    store = tracking.setup_tracking(tracking_uri)
-    exp_id = tracking.ensure_experiment(cfg.tracking.experiment, f"newstag experiments for `{cfg.name}`")
-    with mlflow.start_run(run_name=f"{cfg.name}-tune-{len(trials)}x") as parent:
-        mlflow.set_tag("mlflow.note.content", _note(cfg, results, best, metric))
-        mlflow.set_tags({"newstag.kind": "tune", "newstag.config_file": str(config_path)})
-        tracking.log_params(
-            {"tune.strategy": cfg.tune.strategy, "tune.metric": metric, "tune.n_trials": len(trials)}
-        )
-        for i, res in enumerate(results):
-            with mlflow.start_run(run_name=f"trial-{i:02d} " + " ".join(res["sets"]), nested=True):
-                tracking.log_params(dict(s.split("=", 1) for s in res["sets"]))
-                mlflow.log_metrics(res["metrics"])
-                mlflow.set_tag("newstag.kind", "trial")
-        mlflow.log_metric(f"best/{metric}", best["score"])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "best_config.yaml"
-            path.write_text(yaml.safe_dump(best_cfg, sort_keys=False))
-            mlflow.log_artifact(str(path))
-        parent_id = parent.info.run_id
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(
-        f"# best of {len(trials)} trials by {metric} (parent run {parent_id})\n"
-        + yaml.safe_dump(best_cfg, sort_keys=False)
+    search = SearchOutcome(cfg, config_path, results, best, best_cfg, _note(cfg, results, best, metric))
+    logged = tracking.log_search(search, tracking_uri)
+    write_best_config(
+        out_path, best_cfg, f"best of {len(trials)} trials by {metric} (parent run {logged['parent_run_id']})"
     )
-    load_config(out_path)  # what we wrote must load
     return {
-        "tracking_uri": store,
-        "experiment_id": exp_id,
-        "parent_run_id": parent_id,
+        **logged,
         "metric": metric,
         "trials": [{"sets": r["sets"], "score": r["score"]} for r in results],
         "best": {"sets": best["sets"], "score": best["score"]},
         "best_config": str(out_path),
         "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def write_best_config(path: Path, config: Mapping[str, Any], comment: str) -> None:
+    """Write ``config`` as YAML under a ``# comment`` line, and check that it loads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# {comment}\n" + yaml.safe_dump(dict(config), sort_keys=False))
+    load_config(path)  # what we wrote must load
 
 
 def _note(cfg: Config, results: list[dict[str, Any]], best: Mapping[str, Any], metric: str) -> str:
