@@ -2,20 +2,24 @@
 
 Model files are joblib pickles: loading one runs code, so a model must come from a store you trust. We
 refuse any tagger file whose sha256 differs from the one recorded when it was trained.
+
+An exported folder loads without MLflow; a store URI (``models:/...``, ``runs:/...``) is fetched through
+``pipeline.tracking``, imported only on that path.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
+from pipeline.artifacts import TAGGER_FILE, sha256_file
 from pipeline.errors import ModelError
+
+STORE_SCHEMES = ("models:/", "runs:/")
 
 
 def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
@@ -71,46 +75,30 @@ def read_mlmodel(model_dir: Path) -> ModelInfo:
     )
 
 
-def _download(uri: str, tracking_uri: str | None) -> Path:
-    from pipeline.tracking import setup_tracking
-
-    setup_tracking(tracking_uri)
-    import mlflow
-
-    dest = Path(tempfile.mkdtemp(prefix="newstag-model-"))
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
-    except Exception as exc:  # MlflowException and friends: say which URI failed and why
-        raise ModelError(f"{uri}: cannot load the model: {str(exc).splitlines()[0]}") from None
-
-
-def _recorded_sha(run_id: str | None, tracking_uri: str | None) -> str | None:
-    if not run_id:
-        return None
-    from mlflow import MlflowClient
-
-    from pipeline.tracking import setup_tracking
-
-    setup_tracking(tracking_uri)
-    try:
-        return MlflowClient().get_run(run_id).data.tags.get(SHA_TAG)
-    except Exception:  # the run may live in another store; the MLmodel hash still applies
-        return None
-
-
 def locate_model(uri: str, tracking_uri: str | None = None) -> ModelInfo:
     """A local model folder for ``uri`` (a folder, ``models:/...`` or ``runs:/...``) with its hashes checked."""
     local = Path(uri)
-    if local.is_dir() or (os.sep in uri and not uri.startswith(("models:/", "runs:/"))):
+    if local.is_dir() or (os.sep in uri and not uri.startswith(STORE_SCHEMES)):
         if not local.is_dir():
             raise ModelError(f"{uri}: model folder not found")
         return read_mlmodel(local.resolve())
-    if not uri.startswith(("models:/", "runs:/")):
+    if not uri.startswith(STORE_SCHEMES):
         raise ModelError(
             f"{uri}: not a model folder, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN/model"
         )
-    info = read_mlmodel(_download(uri, tracking_uri))
-    recorded = _recorded_sha(info.run_id, tracking_uri)
+    return _from_store(uri, tracking_uri)
+
+
+def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
+    """The model behind a store URI, downloaded, its MLmodel hash checked against the one its run recorded.
+
+    ``pipeline.tracking`` is imported here, not at the top: it imports mlflow (some 2 s), and loading an
+    exported folder, the fast path of ``predict`` and ``evaluate``, must not pay for it.
+    """
+    from pipeline import tracking
+
+    info = read_mlmodel(tracking.download_model(uri, tracking_uri))
+    recorded = tracking.recorded_sha256(info.run_id, tracking_uri)
     if recorded and info.sha256 and recorded != info.sha256:
         raise ModelError(
             f"{uri}: the model's MLmodel records sha256 {info.sha256[:16]}... but its run recorded "

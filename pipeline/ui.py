@@ -7,7 +7,8 @@ their artifacts where training put them (an absolute ``file`` path per run, ``./
 the server reads them from there, so no artifact option is needed.
 
 The server runs in its own process group: Ctrl-C or SIGTERM stops it and its children, and exit code is 0.
-mlflow is imported inside the functions, so ``newstag --help`` stays fast.
+The store is read through ``pipeline.tracking`` (which imports mlflow); ``pipeline.cli`` imports this module
+inside its ``ui`` command, so ``newstag --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import DEFAULT_CONFIG
+from pipeline import DEFAULT_CONFIG, tracking
+from pipeline.config import load_config
 
 EXIT_OK, EXIT_NO_RUNS, EXIT_FAILED, EXIT_USAGE = 0, 1, 1, 2
 TRAIN_HINT = "make train   (or: newstag train --config configs/reuters.yaml)"
@@ -108,9 +110,7 @@ def sqlite_path(uri: str) -> Path | None:
 
 def resolve_store(explicit: str | None) -> str:
     """The store training uses (``tracking.tracking_uri``), with a SQLite path made absolute."""
-    from pipeline.tracking import tracking_uri
-
-    uri = tracking_uri(explicit)
+    uri = tracking.tracking_uri(explicit)
     scheme = _scheme(uri)
     if scheme not in (*DB_SCHEMES, "http", "https"):
         raise UiError(
@@ -127,17 +127,8 @@ def _config_names(config_path: str | None) -> tuple[str | None, str | None]:
         if not Path(DEFAULT_CONFIG).is_file():
             return None, None
         config_path = DEFAULT_CONFIG
-    from pipeline.config import load_config
-
     cfg = load_config(config_path)
     return cfg.tracking.experiment, cfg.tracking.registered_model
-
-
-def _latest_run(client: Any, experiment_ids: list[str]) -> Any | None:
-    if not experiment_ids:
-        return None
-    runs = client.search_runs(experiment_ids, max_results=1, order_by=["attributes.start_time DESC"])
-    return runs[0] if runs else None
 
 
 def inspect_store(store: str, experiment: str | None, model: str | None) -> StoreView:
@@ -146,33 +137,18 @@ def inspect_store(store: str, experiment: str | None, model: str | None) -> Stor
     path = sqlite_path(store)
     if path is not None and not path.is_file():
         raise UiError(f"{no_runs}\n(the store {path} does not exist)", EXIT_NO_RUNS)
-    for key, value in SERVER_ENV.items():
-        os.environ.setdefault(key, value)
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    client = MlflowClient(tracking_uri=store, registry_uri=store)
-    view = StoreView(store)
     try:
-        exp = client.get_experiment_by_name(experiment) if experiment else None
-        latest = _latest_run(client, [exp.experiment_id]) if exp else None
-        if latest is None:
-            latest = _latest_run(client, [e.experiment_id for e in client.search_experiments()])
-            if latest is None:
-                raise UiError(no_runs, EXIT_NO_RUNS)
-            exp = client.get_experiment(latest.info.experiment_id)
-            if experiment:
-                view.notes.append(
-                    f"experiment '{experiment}' has no runs yet ({TRAIN_HINT}); "
-                    f"showing '{exp.name}', which has the latest run"
-                )
-    except MlflowException as exc:
-        raise UiError(f"cannot read the store {store}: {exc.message}") from None
-    view.experiment_id, view.experiment_name = exp.experiment_id, exp.name
-    view.latest_run = latest.info.run_name or latest.info.run_id
-    if model:
-        with contextlib.suppress(MlflowException):
-            view.model_name = client.get_registered_model(model).name
+        found = tracking.latest_runs(store, experiment, model)
+    except tracking.StoreReadError as exc:
+        raise UiError(f"cannot read the store {store}: {exc}") from None
+    if found is None:
+        raise UiError(no_runs, EXIT_NO_RUNS)
+    view = StoreView(store, found.experiment_id, found.experiment_name, found.latest_run, found.model_name)
+    if found.fell_back:
+        view.notes.append(
+            f"experiment '{experiment}' has no runs yet ({TRAIN_HINT}); "
+            f"showing '{found.experiment_name}', which has the latest run"
+        )
     return view
 
 
