@@ -21,7 +21,8 @@ from typing import Any
 
 from pipeline.config import Config, ConfigError
 from pipeline.corpora import CorpusError, ReadIssue, Record, read_corpus
-from pipeline.taxonomy import LabelMap, identity_map, load_taxonomy
+from pipeline.corpora.reuters import check_reuters_dir, download_reuters
+from pipeline.taxonomy import LabelMap, country_regions, identity_map, load_taxonomy
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
@@ -50,8 +51,6 @@ def processed_path(cfg: Config) -> Path:
 def check_taxonomies(cfg: Config) -> None:
     """Load every taxonomy the config names (axes and gazetteer), so a missing or inconsistent one stops
     the command before any data is read; ConfigError naming the config key, the file and its key."""
-    from pipeline.taxonomy import country_regions
-
     named = [
         (f"axes.{axis}.taxonomy", a.taxonomy, load_taxonomy) for axis, a in cfg.axes.items() if a.taxonomy
     ]
@@ -84,8 +83,6 @@ def ensure_corpus(cfg: Config, say: Callable[[str], None] = print) -> None:
     corpus = cfg.corpus
     if corpus.format != "reuters21578":
         return
-    from pipeline.corpora.reuters import check_reuters_dir, download_reuters
-
     path = Path(corpus.path or "data/raw/reuters21578")
     if path.is_dir() and any(path.glob("reut2-*.sgm")):
         check_reuters_dir(path)
