@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,13 +45,24 @@ def document_of(
     ``file`` and ``line`` say where the row was read: they name a row without an id (``<file stem>:<line>``)
     and locate the issue.
     """
-    ident = id_of(row.get(fields.id), file, line)
-    value = row.get(fields.text)
-    problem = text_problem(value, fields.text in row)
-    if problem is not None:
-        return ReadIssue(file, line, fields.text, f"text {problem}: row skipped", ident)
-    title = (scalar_text(no_surrogates(row.get(fields.title))) or "") if fields.title else ""
-    return Document(ident, title, no_surrogates(value).strip())
+    ident = _stripped(row.get(fields.id)) or _line_id(file, line)
+    text = row.get(fields.text)
+    if type(text) is not str or not text or text.isspace():  # the usual good row skips the call
+        problem = text_problem(text, fields.text in row)
+        if problem is not None:
+            return ReadIssue(file, line, fields.text, f"text {problem}: row skipped", ident)
+    title = (_stripped(row.get(fields.title)) or "") if fields.title else ""
+    return _document((ident, title, text.strip() if text.isascii() else no_surrogates(text).strip()))
+
+
+_document = partial(tuple.__new__, Document)  # Document(...) without the Python-level __new__: once per row
+
+
+def _stripped(value: Any) -> str | None:
+    """``scalar_text`` of ``value`` with lone surrogates replaced (quick for the usual ASCII string)."""
+    if type(value) is str and value.isascii():
+        return value.strip()
+    return scalar_text(no_surrogates(value))
 
 
 def text_problem(value: Any, present: bool = True) -> str | None:
@@ -64,7 +76,11 @@ def text_problem(value: Any, present: bool = True) -> str | None:
 
 def id_of(value: Any, file: str, line: int) -> str:
     """The id in ``value`` as text; for a row without one, its file's stem and its line."""
-    return scalar_text(no_surrogates(value)) or f"{Path(file).stem}:{line}"
+    return _stripped(value) or _line_id(file, line)
+
+
+def _line_id(file: str, line: int) -> str:
+    return f"{Path(file).stem}:{line}"
 
 
 def scalar_text(value: Any) -> str | None:

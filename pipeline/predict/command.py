@@ -188,15 +188,17 @@ def reject_of(line: int, issue: ReadIssue) -> dict[str, Any]:
     return {"line": line, "id": issue.id, "reason": reason}
 
 
-def _add(batch: Batch, doc: Document, row: Mapping[str, Any], max_chars: int) -> None:
-    """Append a document (its text cut at ``max_chars``) and its kept columns to ``batch``."""
-    batch.ids.append(doc.id)
-    batch.titles.append(doc.title)
-    cut = len(doc.text) > max_chars
-    batch.texts.append(doc.text[:max_chars] if cut else doc.text)
-    batch.truncated.append(cut)
-    for name, values in batch.keep.items():
-        values.append(no_surrogates(row.get(name)))
+def _batch(docs: list[Document], rows: list[Mapping[str, Any]], options: ReadOptions) -> Batch:
+    """The batch of a chunk's documents: texts cut at ``max_chars`` (and flagged), kept columns beside."""
+    if not docs:
+        return Batch(keep={name: [] for name in options.keep})
+    ids, titles, texts = (list(column) for column in zip(*docs, strict=True))
+    limit = options.max_chars
+    truncated = [len(text) > limit for text in texts]
+    if any(truncated):
+        texts = [text[:limit] for text in texts]
+    keep = {name: [no_surrogates(row.get(name)) for row in rows] for name in options.keep}
+    return Batch(ids, titles, texts, truncated, keep)
 
 
 def read_chunks(
@@ -208,24 +210,25 @@ def read_chunks(
     consumed: int,
 ) -> Iterator[Chunk]:
     """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in)."""
-
-    def new_chunk(index: int, consumed: int) -> Chunk:
-        return Chunk(index, consumed, Batch(keep={k: [] for k in options.keep}))
-
-    chunk = new_chunk(first_index, consumed)
+    fields, index, read = options.fields, first_index, 0
+    docs: list[Document] = []
+    kept: list[Mapping[str, Any]] = []  # the rows of ``docs``, when columns are kept
+    rejects: list[dict[str, Any]] = []
     for line, row in rows:
-        chunk.read += 1
-        chunk.consumed += 1
-        doc = row if isinstance(row, ReadIssue) else document_of(row, options.fields, file, line)
+        read += 1
+        doc = row if isinstance(row, ReadIssue) else document_of(row, fields, file, line)
         if isinstance(doc, ReadIssue):
-            chunk.rejects.append(reject_of(line, doc))
+            rejects.append(reject_of(line, doc))
         else:
-            _add(chunk.batch, doc, row, options.max_chars)
-        if len(chunk.batch.ids) >= batch_size or len(chunk.rejects) >= batch_size:
-            yield chunk
-            chunk = new_chunk(chunk.index + 1, chunk.consumed)
-    if chunk.read:
-        yield chunk
+            docs.append(doc)
+            if options.keep:
+                kept.append(row)
+        if len(docs) >= batch_size or len(rejects) >= batch_size:
+            consumed += read
+            yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read)
+            index, read, docs, kept, rejects = index + 1, 0, [], [], []
+    if read:
+        yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read)
 
 
 def _skip(rows: Iterator[tuple[int, Any]], n: int) -> Iterator[tuple[int, Any]]:
