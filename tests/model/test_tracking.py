@@ -126,3 +126,27 @@ def test_a_changed_model_file_is_refused(logged, tmp_path: Path) -> None:
     blob.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256 mismatch"):
         load_tagger(str(dest))
+
+
+def test_latest_runs_finds_the_experiment_to_show(tracking_uri: str) -> None:
+    tracking.setup_tracking(tracking_uri)
+    assert tracking.latest_runs(tracking_uri, "news", None) is None  # an empty store
+    tracking.ensure_experiment("other", "")
+    with mlflow.start_run(run_name="first"):
+        pass
+    found = tracking.latest_runs(tracking_uri, "news", "news-tagger")
+    assert (found.experiment_name, found.latest_run, found.fell_back) == ("other", "first", True)
+    assert found.model_name is None  # no such registered model
+    tracking.ensure_experiment("news", "")
+    with mlflow.start_run(run_name="second"):
+        pass
+    tracking.ensure_registered_model("news-tagger", "")
+    found = tracking.latest_runs(tracking_uri, "news", "news-tagger")
+    assert (found.experiment_name, found.latest_run, found.fell_back) == ("news", "second", False)
+    assert found.model_name == "news-tagger"
+    assert not tracking.latest_runs(tracking_uri, None, None).fell_back  # nothing asked, nothing missed
+
+
+def test_a_store_uri_that_holds_no_such_model_is_a_model_error(tracking_uri: str) -> None:
+    with pytest.raises(ModelError, match="models:/nothing/1: cannot load the model"):
+        load_tagger("models:/nothing/1", tracking_uri)
