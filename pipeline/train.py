@@ -30,7 +30,7 @@ from pipeline.evaluate import evaluate_split
 from pipeline.loading import load_tagger
 from pipeline.metrics import metric_items
 from pipeline.model import tagger_from_config
-from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.prepare import Prepared, load_prepared, prepare, split_frame
 from pipeline.reports import report_markdown, top_terms_markdown, write_figures
 from pipeline.tracking import TrainOutcome
 
@@ -134,7 +134,9 @@ def train(
     return result
 
 
-def _prepare(cfg: Config, stages: Stages, say: Callable[[str], None]) -> tuple[Any, Any, dict[str, Split]]:
+def _prepare(
+    cfg: Config, stages: Stages, say: Callable[[str], None]
+) -> tuple[Prepared, Any, dict[str, Split]]:
     """(prepare's result, the stored DatasetDict, documents and gold labels per split)."""
     crash_point("prepare")
     prepared = prepare(cfg, say=say)
