@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,9 +41,17 @@ class CorpusConfig(Strict):
     )
     hf_name: str | None = Field(None, description="Hugging Face dataset name or local path (huggingface)")
     hf_config: str | None = None
-    split_scheme: Literal["modapte", "apte_mod", "source", "none"] = Field(
+    split_scheme: Literal["modapte", "apte_mod", "source", "date", "none"] = Field(
         "source",
-        description="reuters: modapte or apte_mod; others: 'source' keeps a split column/file, 'none' ignores it",
+        description="reuters: modapte or apte_mod; others: 'source' keeps a split column/file, 'date' splits "
+        "on date_field at validation_from and test_from, 'none' ignores any split the source has",
+    )
+    validation_from: str | None = Field(
+        None, description="date split: documents from this date (YYYY-MM-DD) on are validation"
+    )
+    test_from: str | None = Field(None, description="date split: documents from this date on are test")
+    date_until: str | None = Field(
+        None, description="date split: documents after this date are left out (e.g. the end of a quarter)"
     )
     id_field: str = "id"
     title_field: str | None = "title"
@@ -53,9 +62,31 @@ class CorpusConfig(Strict):
         default_factory=dict, description="raw label source name -> column holding it"
     )
     label_delimiter: str = Field("|", description="separator when a label column is a string")
+    max_chars: int | None = Field(
+        None, ge=100, description="keep the first this many characters of each text (long articles: the lede)"
+    )
     encoding: str = "utf-8"
     download_url: str | None = None
     download_sha256: str | None = None
+
+    @field_validator("validation_from", "test_from", "date_until")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _date_split_complete(self) -> CorpusConfig:
+        if self.split_scheme == "date":
+            if not (self.date_field and self.test_from):
+                raise ValueError("split_scheme 'date' needs date_field and test_from")
+            if self.validation_from and self.validation_from >= self.test_from:
+                raise ValueError("validation_from must come before test_from")
+        return self
 
     @field_validator("encoding")
     @classmethod
@@ -76,10 +107,40 @@ class SplitConfig(Strict):
     min_chars: int = Field(20, ge=0, description="texts shorter than this are reported as very short")
 
 
+class CorpusAxis(Strict):
+    """How one corpus of several feeds one axis."""
+
+    source: str = Field(description="raw label source name, a key of the corpus's label_fields")
+    taxonomy: str | None = Field(
+        None, description="YAML mapping its raw labels; default: the axis's taxonomy"
+    )
+    empty_is_unknown: bool = Field(
+        False,
+        description="a document whose raw labels map to no axis label is unknown on this axis (not a negative)",
+    )
+
+
+class NamedCorpus(CorpusConfig):
+    """One corpus of several: its reader settings, its own split rule, and which raw labels feed which axis.
+
+    A corpus that does not feed an axis is unknown on it: its documents train and score none of that axis's
+    heads. A corpus covers the axis labels its raw labels map to; a head trains only on documents whose corpus
+    covers its label.
+    """
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the corpus's name in records and reports"
+    )
+    axes: dict[str, CorpusAxis] = Field(description="axis -> the raw label source that feeds it")
+    split: SplitConfig | None = Field(None, description="validation carving; default: the top-level split")
+
+
 class AxisConfig(Strict):
     """One label axis (regions, themes, topics...): where its raw labels come from and how they map."""
 
-    source: str = Field(description="raw label source name, a key of the record's labels")
+    source: str | None = Field(
+        None, description="raw label source name (one corpus); with corpora: each corpus says its own"
+    )
     taxonomy: str | None = Field(None, description="YAML mapping raw labels to axis labels; none = as is")
     keep: Literal["all", "in_train_and_test"] = Field(
         "all", description="in_train_and_test keeps labels seen in both train and test (ApteMod)"
@@ -87,6 +148,9 @@ class AxisConfig(Strict):
     drop_unlabelled: bool = Field(False, description="drop documents with no label on this axis")
     min_support: int = Field(5, ge=1, description="labels with fewer training documents are dropped")
     at_least_one: bool = Field(False, description="always predict the top label when none passes")
+    C: float | None = Field(
+        None, gt=0.0, description="regularisation of this axis's heads (default: model.C)"
+    )
 
 
 class WordFeatures(Strict):
@@ -138,6 +202,15 @@ class ModelConfig(Strict):
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(2000, ge=10)
     n_jobs: int = Field(2, ge=1, description="threads fitting the per-label heads")
+    recent_corpora: list[str] = Field(
+        default_factory=list,
+        description="corpora closest to the text the model will tag: their documents get their own extra "
+        "weights, added to the shared ones (a head leans towards how recent text uses a word)",
+    )
+    recent_weight: float = Field(2.0, ge=0.0, description="scale of the recent corpora's extra weights")
+    recent_axes: list[str] | None = Field(
+        None, description="axes whose heads use recent_corpora (default: all)"
+    )
 
 
 class ThresholdConfig(Strict):
@@ -182,7 +255,8 @@ class Config(Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    corpus: CorpusConfig
+    corpus: CorpusConfig | None = Field(None, description="the corpus, when there is one")
+    corpora: list[NamedCorpus] | None = Field(None, description="several corpora in one model")
     split: SplitConfig = SplitConfig()
     axes: dict[str, AxisConfig]
     features: FeaturesConfig = FeaturesConfig()
@@ -196,7 +270,49 @@ class Config(Strict):
     def _axes_present(self) -> Config:
         if not self.axes:
             raise ValueError("axes: at least one label axis is needed")
+        if (self.corpus is None) == (self.corpora is None):
+            raise ValueError("give either corpus: (one corpus) or corpora: (a list of named corpora)")
+        if self.corpus is not None:
+            for axis, acfg in self.axes.items():
+                if not acfg.source:
+                    raise ValueError(f"axes.{axis}.source: needed with a single corpus")
+        else:
+            self._check_corpora(self.corpora or [])
         return self
+
+    def _check_corpora(self, corpora: list[NamedCorpus]) -> None:
+        if not corpora:
+            raise ValueError("corpora: the list is empty")
+        names = [c.name for c in corpora]
+        if len(set(names)) != len(names):
+            raise ValueError(f"corpora: two corpora share a name: {sorted(names)}")
+        for i, corpus in enumerate(corpora):
+            for axis in corpus.axes:
+                if axis not in self.axes:
+                    raise ValueError(
+                        f"corpora.{i}.axes.{axis}: not an axis of this config ({sorted(self.axes)})"
+                    )
+        for axis in self.model.recent_axes or []:
+            if axis not in self.axes:
+                raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
+        for name in self.model.recent_corpora:
+            if name not in names:
+                raise ValueError(f"model.recent_corpora: {name!r} is not a corpus of this config ({names})")
+        for axis in self.axes:
+            if not any(axis in c.axes for c in corpora):
+                raise ValueError(f"axes.{axis}: no corpus feeds it (corpora.N.axes.{axis})")
+
+    def corpus_list(self) -> list[NamedCorpus]:
+        """The corpora of this config; a single ``corpus:`` is named after the config."""
+        if self.corpora is not None:
+            return list(self.corpora)
+        assert self.corpus is not None
+        feeds = {a: CorpusAxis(source=ax.source or "", taxonomy=ax.taxonomy) for a, ax in self.axes.items()}
+        return [NamedCorpus(name=self.name, axes=feeds, **self.corpus.model_dump())]
+
+    def split_of(self, corpus: NamedCorpus) -> SplitConfig:
+        """The split settings that apply to ``corpus``."""
+        return corpus.split or self.split
 
     def fingerprint(self) -> str:
         """A short hash of the resolved config."""

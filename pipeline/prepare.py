@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config, ConfigError, NamedCorpus, SplitConfig
 from pipeline.corpora import CorpusError, ReadIssue, Record, read_corpus
 from pipeline.corpora.reuters import check_reuters_dir, download_reuters
 from pipeline.taxonomy import LabelMap, country_regions, identity_map, load_taxonomy
 
 SPLITS = ("train", "validation", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FIXED_COLUMNS = ("id", "title", "text", "date", "split", "corpus")
 MAX_LISTED = 20
 
 
@@ -54,6 +55,13 @@ def check_taxonomies(cfg: Config) -> None:
     named = [
         (f"axes.{axis}.taxonomy", a.taxonomy, load_taxonomy) for axis, a in cfg.axes.items() if a.taxonomy
     ]
+    if cfg.corpora:
+        named += [
+            (f"corpora.{i}.axes.{axis}.taxonomy", feed.taxonomy, load_taxonomy)
+            for i, c in enumerate(cfg.corpora)
+            for axis, feed in c.axes.items()
+            if feed.taxonomy
+        ]
     gazetteer = cfg.features.gazetteer
     if gazetteer.enabled:
         named.append(("features.gazetteer.taxonomy", gazetteer.taxonomy, country_regions))
@@ -67,20 +75,20 @@ def check_taxonomies(cfg: Config) -> None:
 def check_axes_labelled(cfg: Config, splits: dict[str, list[dict[str, Any]]]) -> None:
     """ConfigError naming the axis when no training document has a label on it (wrong source name,
     wrong label column, or a taxonomy that maps nothing)."""
-    for axis, acfg in cfg.axes.items():
+    for axis in cfg.axes:
         if not any(row[axis] for row in splits["train"]):
+            sources = sorted({c.axes[axis].source for c in cfg.corpus_list() if axis in c.axes})
             raise ConfigError(
-                f"axes.{axis}: no training document has a label on this axis (source {acfg.source!r}); "
-                "check axes.<axis>.source, corpus.label_fields and the taxonomy"
+                f"axes.{axis}: no training document has a label on this axis (source {', '.join(map(repr, sources))}); "
+                "check the axis's source, the corpus's label_fields and the taxonomy"
             )
 
 
 # --------------------------------------------------------------------------- corpus availability
 
 
-def ensure_corpus(cfg: Config, say: Callable[[str], None] = print) -> None:
-    """Make sure the raw corpus is on disk; download Reuters-21578 when it is missing and a URL is set."""
-    corpus = cfg.corpus
+def ensure_corpus(corpus: NamedCorpus, say: Callable[[str], None] = print) -> None:
+    """Make sure a raw corpus is on disk; download Reuters-21578 when it is missing and a URL is set."""
     if corpus.format != "reuters21578":
         return
     path = Path(corpus.path or "data/raw/reuters21578")
@@ -99,8 +107,7 @@ def ensure_corpus(cfg: Config, say: Callable[[str], None] = print) -> None:
 # --------------------------------------------------------------------------- fingerprint
 
 
-def _raw_files(cfg: Config) -> list[Path]:
-    corpus = cfg.corpus
+def _raw_files(corpus: NamedCorpus) -> list[Path]:
     paths: list[Path] = []
     if corpus.files:
         paths += [Path(p) for p in corpus.files.values()]
@@ -111,7 +118,10 @@ def _raw_files(cfg: Config) -> list[Path]:
 
 
 def _taxonomy_files(cfg: Config) -> list[Path]:
-    return sorted({Path(a.taxonomy) for a in cfg.axes.values() if a.taxonomy})
+    named = {a.taxonomy for a in cfg.axes.values()} | {
+        feed.taxonomy for c in cfg.corpus_list() for feed in c.axes.values()
+    }
+    return sorted(Path(t) for t in named if t)
 
 
 def compute_fingerprint(cfg: Config) -> str:
@@ -119,12 +129,14 @@ def compute_fingerprint(cfg: Config) -> str:
     h = hashlib.sha256()
     shaping = {
         "v": FORMAT_VERSION,
-        "corpus": cfg.corpus.model_dump(mode="json"),
+        "corpus": cfg.corpus.model_dump(mode="json") if cfg.corpus else None,
+        "corpora": [c.model_dump(mode="json") for c in cfg.corpora or []],
         "split": cfg.split.model_dump(mode="json"),
         "axes": {k: v.model_dump(mode="json") for k, v in cfg.axes.items()},
     }
     h.update(json.dumps(shaping, sort_keys=True).encode())
-    for path in _raw_files(cfg) + _taxonomy_files(cfg):
+    raw = [p for c in cfg.corpus_list() for p in _raw_files(c)]
+    for path in raw + _taxonomy_files(cfg):
         h.update(os.fsencode(path))
         if path.is_file():
             with path.open("rb") as fh:
@@ -136,13 +148,15 @@ def compute_fingerprint(cfg: Config) -> str:
 # --------------------------------------------------------------------------- label mapping
 
 
-def _label_maps(cfg: Config, records: list[Record]) -> dict[str, LabelMap]:
+def _label_maps(cfg: Config, corpus: NamedCorpus, records: list[Record]) -> dict[str, LabelMap]:
+    """The label map of each axis ``corpus`` feeds: its own taxonomy, else the axis's, else identity."""
     maps: dict[str, LabelMap] = {}
-    for axis, acfg in cfg.axes.items():
-        if acfg.taxonomy:
-            maps[axis] = load_taxonomy(acfg.taxonomy)
+    for axis, feed in corpus.axes.items():
+        taxonomy = feed.taxonomy or cfg.axes[axis].taxonomy
+        if taxonomy:
+            maps[axis] = load_taxonomy(taxonomy)
         else:
-            maps[axis] = identity_map(code for r in records for code in r.labels.get(acfg.source, []))
+            maps[axis] = identity_map(code for r in records for code in r.labels.get(feed.source, []))
     return maps
 
 
@@ -154,36 +168,59 @@ def _kept_in_train_and_test(records: list[Record], source: str) -> set[str]:
     return seen["train"] & seen["test"]
 
 
-def map_labels(cfg: Config, records: list[Record]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Canonical rows (one label list per axis) and what the mapping dropped or did not know."""
-    maps = _label_maps(cfg, records)
+def _row_labels(
+    cfg: Config, corpus: NamedCorpus, record: Record, maps: dict[str, LabelMap], keep: dict[str, set[str]]
+) -> tuple[dict[str, list[str] | None], list[tuple[str, list[str]]], str | None]:
+    """(labels per axis, None where unknown; raw labels no map knew; why the row is dropped, or None)."""
+    out: dict[str, list[str] | None] = {}
+    missing: list[tuple[str, list[str]]] = []
+    reason = None
+    for axis, acfg in cfg.axes.items():
+        feed = corpus.axes.get(axis)
+        if feed is None:
+            out[axis] = None
+            continue
+        raw = record.labels.get(feed.source, [])
+        if axis in keep:
+            raw = [c for c in raw if c in keep[axis]]
+        labels, unknown = maps[axis].map(raw)
+        missing.append((axis, unknown))
+        out[axis] = None if feed.empty_is_unknown and not labels else labels
+        if acfg.drop_unlabelled and not labels and reason is None:
+            reason = f"no {axis} label among the kept ones"
+    return out, missing, reason
+
+
+def map_labels(
+    cfg: Config, corpus: NamedCorpus, records: list[Record]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Canonical rows of one corpus (one label list per axis, None where the corpus cannot say), the labels
+    it covers per axis, and what the mapping dropped or did not know."""
+    maps = _label_maps(cfg, corpus, records)
     keep = {
-        axis: _kept_in_train_and_test(records, a.source)
+        axis: _kept_in_train_and_test(records, corpus.axes[axis].source)
         for axis, a in cfg.axes.items()
-        if a.keep == "in_train_and_test"
+        if a.keep == "in_train_and_test" and axis in corpus.axes
     }
     unknown: dict[str, Counter[str]] = {axis: Counter() for axis in cfg.axes}
+    covered: dict[str, set[str]] = {axis: set() for axis in corpus.axes}
     dropped: list[dict[str, str]] = []
     rows: list[dict[str, Any]] = []
     for r in records:
-        row = {"id": r.id, "title": r.title, "text": r.text, "date": r.date or "", "split": r.split}
-        reason = None
-        for axis, acfg in cfg.axes.items():
-            raw = r.labels.get(acfg.source, [])
-            if axis in keep:
-                raw = [c for c in raw if c in keep[axis]]
-            labels, missing = maps[axis].map(raw)
-            unknown[axis].update(missing)
-            row[axis] = labels
-            if acfg.drop_unlabelled and not labels and reason is None:
-                reason = f"no {axis} label among the kept ones"
+        labels, missing, reason = _row_labels(cfg, corpus, r, maps, keep)
+        for axis, codes in missing:
+            unknown[axis].update(codes)
         if reason:
             dropped.append({"id": r.id, "reason": reason})
-        else:
-            rows.append(row)
+            continue
+        for axis in corpus.axes:
+            covered[axis].update(labels[axis] or ())
+        row = {"id": r.id, "title": r.title, "text": r.text, "date": r.date or "", "split": r.split}
+        rows.append({**row, "corpus": corpus.name, **labels})
     info = {
         "unknown_raw_labels": {a: dict(c.most_common()) for a, c in unknown.items() if c},
         "kept_labels": {a: sorted(k) for a, k in keep.items()},
+        "coverage": {a: sorted(c) for a, c in covered.items()},
     }
     return rows, {"dropped": dropped, **info}
 
@@ -192,7 +229,7 @@ def map_labels(cfg: Config, records: list[Record]) -> tuple[list[dict[str, Any]]
 
 
 def _stratum(row: dict[str, Any], axis: str) -> str:
-    return "|".join(row[axis]) or "<none>"
+    return "|".join(row[axis] or ()) or "<none>"
 
 
 def stratified_split(
@@ -221,29 +258,56 @@ def stratified_split(
     return kept, [r for i, r in enumerate(rows) if i in carved]
 
 
-def assign_splits(cfg: Config, rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per split: the source's train/test kept, test and validation carved where missing."""
-    axis = next(iter(cfg.axes))
+def date_splits(corpus: NamedCorpus, records: list[Record]) -> None:
+    """Set each record's split from its date (``split_scheme: date``): test from ``test_from``, validation
+    from ``validation_from``, train before; ``unused`` without a date or after ``date_until``."""
+    for r in records:
+        day = (r.date or "")[:10]
+        if len(day) != 10 or not day[:4].isdigit() or (corpus.date_until and day > corpus.date_until):
+            r.split = "unused"
+        elif corpus.test_from and day >= corpus.test_from:
+            r.split = "test"
+        elif corpus.validation_from and day >= corpus.validation_from:
+            r.split = "validation"
+        else:
+            r.split = "train"
+
+
+def cut_text(text: str, max_chars: int) -> str:
+    """The first ``max_chars`` characters of ``text``, cut at the last space before the limit."""
+    if len(text) <= max_chars:
+        return text
+    head = text[:max_chars]
+    space = head.rfind(" ")
+    return head[:space] if space > max_chars // 2 else head
+
+
+def assign_splits(
+    corpus: NamedCorpus, split: SplitConfig, rows: list[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of one corpus per split: the source's (or the dates') train/test kept, test and validation
+    carved where missing (stratified on the first axis the corpus feeds)."""
+    axis = next(iter(corpus.axes))
     by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    use_source = cfg.corpus.split_scheme != "none"
+    use_source = corpus.split_scheme != "none"
     for row in rows:
-        split = row["split"] if use_source and row["split"] in SPLITS else ""
-        by_split[split].append(row)
+        name = row["split"] if use_source and row["split"] in SPLITS else ""
+        by_split[name].append(row)
     pool = by_split.pop("", [])
     if not by_split.get("test"):
         pool += by_split.pop("train", [])
-        pool, by_split["test"] = stratified_split(pool, cfg.split.test_fraction, cfg.split.seed, axis)
+        pool, by_split["test"] = stratified_split(pool, split.test_fraction, split.seed, axis)
         by_split["train"] = pool
     else:
         by_split["train"] = by_split.get("train", []) + pool
     if not by_split.get("validation"):
         train, validation = stratified_split(
-            by_split["train"], cfg.split.validation_fraction, cfg.split.seed + 1, axis
+            by_split["train"], split.validation_fraction, split.seed + 1, axis
         )
         by_split["train"], by_split["validation"] = train, validation
-    for split in SPLITS:
-        for row in by_split.setdefault(split, []):
-            row["split"] = split
+    for name in SPLITS:
+        for row in by_split.setdefault(name, []):
+            row["split"] = name
     return {s: by_split[s] for s in SPLITS}
 
 
@@ -291,14 +355,16 @@ def build_report(
     """The data report: counts per split and label, gaps, drops, short texts, leakage, read issues."""
     per_label: dict[str, dict[str, dict[str, int]]] = {}
     no_label: dict[str, dict[str, int]] = {}
+    unknown: dict[str, dict[str, int]] = {}
     for axis in cfg.axes:
         counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SPLITS, 0))
-        empty = dict.fromkeys(SPLITS, 0)
+        empty, unknown[axis] = dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0)
         for split, rows in splits.items():
             for row in rows:
-                for label in row[axis]:
+                for label in row[axis] or ():
                     counts[label][split] += 1
-                empty[split] += not row[axis]
+                empty[split] += row[axis] is not None and not row[axis]
+                unknown[axis][split] += row[axis] is None
         per_label[axis] = dict(sorted(counts.items()))
         no_label[axis] = empty
     short = [
@@ -310,7 +376,7 @@ def build_report(
     reasons = Counter(d["reason"] for d in dropped)
     return {
         "config": cfg.name,
-        "corpus": cfg.corpus.format,
+        "corpus": "+".join(c.format for c in cfg.corpus_list()),
         "n_read": n_read,
         "n_rejected": sum(not i.kept for i in issues),
         "n_notes": sum(i.kept for i in issues),
@@ -318,6 +384,9 @@ def build_report(
         "labels": {axis: sorted(per_label[axis]) for axis in cfg.axes},
         "per_label": per_label,
         "no_label": no_label,
+        "unknown_label": unknown,
+        "corpora": mapping.get("corpora", {}),
+        "coverage": {name: c["coverage"] for name, c in mapping.get("corpora", {}).items()},
         "dropped": {"total": len(dropped), "by_reason": dict(reasons), "examples": dropped[:MAX_LISTED]},
         "unknown_raw_labels": mapping.get("unknown_raw_labels", {}),
         "kept_labels": mapping.get("kept_labels", {}),
@@ -337,7 +406,7 @@ def build_report(
 def _features(axes: Iterable[str]):
     from datasets import Features, List, Value
 
-    cols = {name: Value("string") for name in ("id", "title", "text", "date", "split")}
+    cols = {name: Value("string") for name in FIXED_COLUMNS}
     cols.update({axis: List(Value("string")) for axis in axes})
     return Features(cols)
 
@@ -407,30 +476,69 @@ def _stored(dest: Path, fingerprint: str) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the stage
 
 
+def _read_corpus(
+    cfg: Config, corpus: NamedCorpus, issues: list[ReadIssue], say: Callable[[str], None]
+) -> tuple[int, dict[str, list[dict[str, Any]]], list[dict[str, str]], dict[str, Any]]:
+    """(records read, rows per split, dropped rows, label info) of one corpus."""
+    records = list(read_corpus(corpus, issues))
+    if not records:
+        where = corpus.path or ", ".join((corpus.files or {}).values()) or corpus.hf_name
+        raise CorpusError(f"{where}: no documents read (corpus {corpus.name!r})")
+    if corpus.split_scheme == "date":
+        date_splits(corpus, records)
+    if corpus.max_chars:
+        for r in records:
+            r.text = cut_text(r.text, corpus.max_chars)
+    dropped = [
+        {"id": r.id, "reason": f"outside the {corpus.split_scheme} split ({corpus.name})"}
+        for r in records
+        if r.split == "unused"
+    ]
+    rows, mapping = map_labels(cfg, corpus, [r for r in records if r.split != "unused"])
+    splits = assign_splits(corpus, cfg.split_of(corpus), rows)
+    mapping["documents"] = {s: len(v) for s, v in splits.items()}
+    return len(records), splits, dropped + mapping.pop("dropped"), mapping
+
+
+def _merge_mappings(infos: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The label info of several corpora as one: unknown raw labels summed, coverage per corpus."""
+    unknown: dict[str, Counter[str]] = defaultdict(Counter)
+    kept: dict[str, list[str]] = {}
+    for info in infos.values():
+        for axis, counts in info["unknown_raw_labels"].items():
+            unknown[axis].update(counts)
+        kept.update(info["kept_labels"])
+    corpora = {name: {"documents": i["documents"], "coverage": i["coverage"]} for name, i in infos.items()}
+    return {
+        "unknown_raw_labels": {a: dict(c.most_common()) for a, c in unknown.items()},
+        "kept_labels": kept,
+        "corpora": corpora,
+    }
+
+
 def prepare(cfg: Config, force: bool = False, say: Callable[[str], None] = print) -> Prepared:
-    """Read, map, split, validate and store the corpus of ``cfg`` (reusing a stored identical one)."""
+    """Read, map, split, validate and store the corpora of ``cfg`` (reusing a stored identical dataset)."""
     check_taxonomies(cfg)
-    ensure_corpus(cfg, say)
+    for corpus in cfg.corpus_list():
+        ensure_corpus(corpus, say)
     fingerprint = compute_fingerprint(cfg)
     dest = processed_path(cfg)
     report = None if force else _stored(dest, fingerprint)
     if report is not None:
         return Prepared(dest, report, True, fingerprint, report.get("labels", {}))
     issues: list[ReadIssue] = []
-    records = list(read_corpus(cfg.corpus, issues))
-    if not records:
-        raise CorpusError(f"{cfg.corpus.path or cfg.corpus.files or cfg.corpus.hf_name}: no documents read")
-    dropped = [
-        {"id": r.id, "reason": f"outside the {cfg.corpus.split_scheme} split"}
-        for r in records
-        if r.split == "unused"
-    ]
-    used = [r for r in records if r.split != "unused"]
-    rows, mapping = map_labels(cfg, used)
-    dropped += mapping["dropped"]
-    splits = assign_splits(cfg, rows)
+    splits: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    dropped: list[dict[str, str]] = []
+    infos: dict[str, dict[str, Any]] = {}
+    n_read = 0
+    for corpus in cfg.corpus_list():
+        n, parts, gone, infos[corpus.name] = _read_corpus(cfg, corpus, issues, say)
+        n_read += n
+        dropped += gone
+        for name in SPLITS:
+            splits[name] += parts[name]
     check_axes_labelled(cfg, splits)
-    report = build_report(cfg, len(records), splits, issues, dropped, mapping)
+    report = build_report(cfg, n_read, splits, issues, dropped, _merge_mappings(infos))
     report["fingerprint"] = fingerprint
     save_dataset(
         splits,
@@ -448,12 +556,15 @@ def load_prepared(path: str | Path):
     return load_from_disk(str(Path(path) / "dataset"))
 
 
-def split_frame(ds: Any) -> tuple[Any, dict[str, list[list[str]]]]:
-    """(documents DataFrame with id/title/text, gold labels per axis) of one stored split."""
+def split_frame(ds: Any) -> tuple[Any, dict[str, list[list[str] | None]]]:
+    """(documents DataFrame with id/title/text/corpus, gold labels per axis) of one stored split; a gold
+    entry is None where the document's corpus cannot say (unknown, never "no label")."""
     frame = ds.to_pandas()
-    axes = [c for c in frame.columns if c not in ("id", "title", "text", "date", "split")]
-    gold = {axis: [list(v) for v in frame[axis]] for axis in axes}
-    return frame[["id", "title", "text"]], gold
+    axes = [c for c in frame.columns if c not in FIXED_COLUMNS]
+    gold = {axis: [None if v is None else list(v) for v in frame[axis]] for axis in axes}
+    if "corpus" not in frame.columns:  # a dataset prepared before corpora had names
+        frame["corpus"] = ""
+    return frame[["id", "title", "text", "corpus"]], gold
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
@@ -466,12 +577,19 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     ]
     for reason, n in report["dropped"]["by_reason"].items():
         lines.append(f"  dropped {n:,}: {reason}")
+    for name, info in report.get("corpora", {}).items():
+        counts = ", ".join(f"{s} {info['documents'][s]:,}" for s in SPLITS)
+        covers = "; ".join(f"{a} {len(v)} labels" for a, v in info["coverage"].items())
+        lines.append(f"  corpus {name}: {counts}; covers {covers}")
     for axis, labels in report["labels"].items():
         empty = report["no_label"][axis]
-        lines.append(
-            f"{axis}: {len(labels)} labels; without a label: "
-            + ", ".join(f"{s} {empty[s]:,}" for s in SPLITS)
+        unknown = report.get("unknown_label", {}).get(axis, {})
+        line = f"{axis}: {len(labels)} labels; without a label: " + ", ".join(
+            f"{s} {empty[s]:,}" for s in SPLITS
         )
+        if any(unknown.values()):
+            line += "; unknown: " + ", ".join(f"{s} {unknown[s]:,}" for s in SPLITS)
+        lines.append(line)
     dup = report["duplicates"]["across_splits"]
     if dup:
         lines.append("duplicate texts across splits: " + ", ".join(f"{k} {v}" for k, v in dup.items()))

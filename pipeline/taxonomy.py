@@ -103,6 +103,10 @@ def _load_regions(path: Path, data: dict[str, Any]) -> LabelMap:
             table[str(code)] = (owner[country],)
         else:
             raise ConfigError(f"{path}: places.{code}: country {country} is in no region")
+    for country, region in owner.items():  # ISO alpha-2 codes map too (upper case: no place code is)
+        table.setdefault(country, (region,))
+    for country, reason in _mapping(data, "no_region", path).items():
+        excluded.setdefault(str(country), str(reason))
     return LabelMap(tuple(sorted(regions)), table, excluded, str(path))
 
 
