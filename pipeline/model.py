@@ -37,7 +37,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from pipeline.features import Docs, Featurizer, featurizer_from_config
 
-Labels = Mapping[str, Sequence[Sequence[str]]]
+Labels = Mapping[str, Sequence[Sequence[str] | None]]
+Coverage = Mapping[str, Mapping[str, Sequence[str]]]
 BLOCKS = ("word", "word-places", "char", "gaz")  # what ``axis_blocks`` may name
 
 
@@ -110,19 +111,20 @@ def label_columns(Y: Any, axes: Sequence[str], n_docs: int) -> dict[str, Sequenc
 
     ``Y`` is a mapping axis -> one label list per document (what ``train`` passes), a pandas DataFrame with
     one column per axis holding label lists, or a sequence of one mapping axis -> labels per document. The
-    last two are what scikit-learn's cross-validation can split. ``None`` in a cell means no labels.
+    last two are what scikit-learn's cross-validation can split. ``None`` in a cell means unknown: the
+    document's corpus cannot say (it trains and scores none of that axis's heads).
     """
     if hasattr(Y, "columns") or isinstance(Y, Mapping):
         missing = [axis for axis in axes if axis not in Y]
         if missing:
             raise ValueError(f"the labels lack the axes {missing}: one entry per axis of {list(axes)}")
-        out = {a: [[] if v is None else v for v in Y[a]] if hasattr(Y, "columns") else Y[a] for a in axes}
+        out = {a: list(Y[a]) for a in axes}
     else:
         rows = list(Y)
         for i, row in enumerate(rows):
             if not isinstance(row, Mapping) or any(axis not in row for axis in axes):
                 raise ValueError(f"label row {i} is not a mapping with the axes {list(axes)}: {row!r}")
-        out = {a: [[] if row[a] is None else row[a] for row in rows] for a in axes}
+        out = {a: [row[a] for row in rows] for a in axes}
     for axis, rows in out.items():
         if len(rows) != n_docs:
             raise ValueError(f"{n_docs} documents but {len(rows)} label lists on axis {axis!r}")
@@ -133,6 +135,13 @@ def _n_docs(X: Docs) -> int:
     return len(X["text"]) if isinstance(X, Mapping) else len(X)
 
 
+def corpus_column(X: Docs, n_docs: int) -> np.ndarray:
+    """Each document's corpus name (the ``corpus`` column of a table; "" when there is none)."""
+    if (hasattr(X, "columns") or isinstance(X, Mapping)) and "corpus" in X:
+        return np.asarray([str(c) if c is not None else "" for c in X["corpus"]], dtype=object)
+    return np.full(n_docs, "", dtype=object)
+
+
 def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> float:
     """Micro-averaged F1 of predicted label lists against gold ones (0.0 when both are empty).
 
@@ -140,6 +149,8 @@ def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> fl
     """
     hits = n_gold = n_pred = 0
     for g, p in zip(gold, pred, strict=True):
+        if g is None:  # unknown: not scored
+            continue
         g, p = set(g), set(p)
         hits, n_gold, n_pred = hits + len(g & p), n_gold + len(g), n_pred + len(p)
     return 2 * hits / (n_gold + n_pred) if n_gold + n_pred else 0.0
@@ -158,7 +169,7 @@ class NewsTagger(BaseEstimator):
         "featurizer": [HasMethods(["fit_transform", "transform"]), None],
         "axes": [tuple, list],
         "classifier": [StrOptions({"linear_svc", "logreg"})],
-        "C": [Interval(Real, 0, None, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="neither"), Mapping],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "min_support": [Interval(Integral, 1, None, closed="left"), Mapping],
@@ -172,6 +183,9 @@ class NewsTagger(BaseEstimator):
         "random_state": ["random_state"],
         "axis_blocks": [Mapping, None],
         "cv_use_validation": ["boolean"],
+        "recent_corpora": [tuple, list],
+        "recent_weight": [Interval(Real, 0, None, closed="left")],
+        "recent_axes": [tuple, list, None],
     }
 
     def __init__(
@@ -179,7 +193,7 @@ class NewsTagger(BaseEstimator):
         featurizer: Featurizer | None = None,
         axes: Sequence[str] = ("regions", "themes"),
         classifier: str = "linear_svc",
-        C: float = 1.0,
+        C: float | Mapping[str, float] = 1.0,
         class_weight: str | None = "balanced",
         max_iter: int = 2000,
         min_support: Mapping[str, int] | int = 5,
@@ -193,6 +207,9 @@ class NewsTagger(BaseEstimator):
         random_state: int = 0,
         axis_blocks: Mapping[str, Sequence[str]] | None = None,
         cv_use_validation: bool = False,
+        recent_corpora: Sequence[str] = (),
+        recent_weight: float = 1.0,
+        recent_axes: Sequence[str] | None = None,
     ) -> None:
         self.featurizer = featurizer
         self.axes = axes
@@ -211,6 +228,9 @@ class NewsTagger(BaseEstimator):
         self.random_state = random_state
         self.axis_blocks = axis_blocks
         self.cv_use_validation = cv_use_validation
+        self.recent_corpora = recent_corpora
+        self.recent_weight = recent_weight
+        self.recent_axes = recent_axes
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -224,9 +244,11 @@ class NewsTagger(BaseEstimator):
     def _per_axis(self, value: Any, axis: str, default: Any) -> Any:
         return value.get(axis, default) if isinstance(value, Mapping) else value
 
-    def _base(self) -> Any:
-        """The unfitted binary model of one label (``random_state`` fixes liblinear's coordinate order)."""
-        common = {"C": self.C, "class_weight": self.class_weight, "max_iter": self.max_iter}
+    def _base(self, axis: str = "") -> Any:
+        """The unfitted binary model of one label of ``axis`` (``C`` may differ per axis; ``random_state``
+        fixes liblinear's coordinate order)."""
+        C = self._per_axis(self.C, axis, 1.0)
+        common = {"C": C, "class_weight": self.class_weight, "max_iter": self.max_iter}
         if self.classifier == "logreg":
             return LogisticRegression(**common, solver="liblinear", random_state=self.random_state)
         if self.classifier == "linear_svc":
@@ -266,24 +288,73 @@ class NewsTagger(BaseEstimator):
                     f"axis_blocks[{axis!r}] uses 'word-places': the featurizer needs place_words=True"
                 )
 
-    def _fit_heads(self, X: sp.csr_matrix, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y."""
+    def _views(
+        self, X: sp.csr_matrix, mask: np.ndarray | None, recent: np.ndarray | None
+    ) -> tuple[list[tuple[Any, np.ndarray | None, np.ndarray | None, bool]], list[tuple[int, str]]]:
+        """The training matrices the heads need, one per (axis, document mask), and which one each head uses.
+
+        A view is (matrix, its feature columns or None, its rows or None, whether it carries the recent
+        copy). Heads of one axis whose corpora cover the same documents share a view. Only the axes of
+        ``recent_axes`` (all when None) get the recent copy.
+        """
         owner = [axis for axis in self.axes for _ in self.labels_[axis]]
-        views = {
-            axis: (X, cols) if cols is None else (X[:, cols], cols) for axis, cols in self._columns().items()
-        }
+        columns = self._columns()
+        keys: dict[tuple[str, bytes], int] = {}
+        views: list[tuple[Any, np.ndarray | None, np.ndarray | None, bool]] = []
+        which = []
+        for j, axis in enumerate(owner):
+            key = (axis, b"" if mask is None else np.packbits(mask[:, j]).tobytes())
+            if key not in keys:
+                rows = None if mask is None or mask[:, j].all() else np.flatnonzero(mask[:, j])
+                keys[key] = len(views)
+                use_recent = self.recent_axes is None or axis in self.recent_axes
+                views.append(self._view(X, columns[axis], rows, recent if use_recent else None))
+            which.append((keys[key], axis))
+        return views, which
+
+    def _view(
+        self, X: sp.csr_matrix, cols: np.ndarray | None, rows: np.ndarray | None, recent: np.ndarray | None
+    ) -> tuple[Any, np.ndarray | None, np.ndarray | None, bool]:
+        Xa = X if cols is None else X[:, cols]
+        if rows is not None:
+            Xa = Xa[rows]
+        rec = None if recent is None else (recent if rows is None else recent[rows])
+        augmented = rec is not None and bool(rec.any())
+        if augmented:  # recent documents get a second copy of their features (Daume's "easy adaptation")
+            scale = sp.diags(rec.astype(np.float32) * np.float32(self.recent_weight))
+            Xa = sp.hstack([Xa, scale @ Xa], format="csr")
+        return Xa, cols, rows, augmented
+
+    def _fit_heads(
+        self,
+        X: sp.csr_matrix,
+        Y: np.ndarray,
+        mask: np.ndarray | None = None,
+        recent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y, each
+        fitted on the documents ``mask`` allows for it (all when None).
+
+        With ``recent`` documents, a head learns shared weights plus weights only recent documents show,
+        and keeps their sum: every document it scores later is taken as recent.
+        """
+        views, which = self._views(X, mask, recent)
 
         def one(j: int) -> tuple[np.ndarray, float]:
-            y = Y[:, j]
+            view, axis = which[j]
+            Xa, cols, rows, augmented = views[view]
+            y = Y[:, j] if rows is None else Y[rows, j]
             coef = np.zeros(X.shape[1], dtype=np.float32)
-            if y.min() == y.max():  # a label every or no training document has
-                return coef, (10.0 if y[0] else -10.0)
-            Xa, cols = views[owner[j]]
-            est = clone(self._base()).fit(Xa, y)
+            if not len(y) or y.min() == y.max():  # a label every or no training document has
+                return coef, (10.0 if len(y) and y[0] else -10.0)
+            est = clone(self._base(axis)).fit(Xa, y)
+            w = est.coef_.ravel()
+            if augmented:
+                w = w[: w.size // 2] + self.recent_weight * w[w.size // 2 :]
             if cols is None:
-                coef[:] = est.coef_.ravel()
+                coef[:] = w
             else:
-                coef[cols] = est.coef_.ravel()
+                coef[cols] = w
             return coef, float(est.intercept_[0])
 
         # liblinear releases the GIL, so threads share X without copies
@@ -291,11 +362,38 @@ class NewsTagger(BaseEstimator):
         coef = np.stack([h[0] for h in heads], axis=1) if heads else np.zeros((X.shape[1], 0), np.float32)
         return coef, np.asarray([h[1] for h in heads], dtype=np.float32)
 
+    def _mask(self, X: Docs, Y: Labels, coverage: Coverage | None) -> np.ndarray | None:
+        """(n_docs, n_labels) booleans: the documents that train and score each head (None: all of them).
+
+        A document counts for a label when its labels on that axis are known (not None) and its corpus covers
+        the label; a corpus that ``coverage`` does not name covers every label.
+        """
+        corpora = corpus_column(X, _n_docs(X))
+        parts = []
+        for axis in self.axes:
+            labels = self.labels_[axis]
+            known = np.fromiter((row is not None for row in Y[axis]), dtype=bool, count=len(corpora))
+            part = np.repeat(known[:, None], len(labels), axis=1)
+            for name in set(corpora) & set(coverage or {}):
+                covered = (coverage or {})[name].get(axis, ())
+                outside = [j for j, label in enumerate(labels) if label not in covered]
+                part[np.ix_(corpora == name, outside)] = False
+            parts.append(part)
+        mask = np.hstack(parts)
+        return None if mask.all() else mask
+
+    def _recent(self, X: Docs) -> np.ndarray | None:
+        """Which documents come from a recent corpus (None when no corpus is recent or the weight is 0)."""
+        if not self.recent_corpora or not self.recent_weight:
+            return None
+        recent = np.isin(corpus_column(X, _n_docs(X)), list(self.recent_corpora))
+        return recent if recent.any() else None
+
     def _binarize(self, rows: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
         index = {label: j for j, label in enumerate(labels)}
         Y = np.zeros((len(rows), len(labels)), dtype=np.int8)
         for i, row in enumerate(rows):
-            for label in row:
+            for label in row or ():
                 j = index.get(label)
                 if j is not None:
                     Y[i, j] = 1
@@ -307,7 +405,7 @@ class NewsTagger(BaseEstimator):
         self.labels_: dict[str, list[str]] = {}
         self.dropped_labels_: dict[str, dict[str, int]] = {}
         for axis in self.axes:
-            counts = Counter(label for row in Y[axis] for label in row)
+            counts = Counter(label for row in Y[axis] for label in row or ())
             floor = self._per_axis(self.min_support, axis, 5)
             self.labels_[axis] = sorted(k for k, n in counts.items() if n >= floor)
             self.dropped_labels_[axis] = {k: n for k, n in sorted(counts.items()) if n < floor}
@@ -332,8 +430,20 @@ class NewsTagger(BaseEstimator):
         return X, Y, X_val, Y_val
 
     @_fit_context(prefer_skip_nested_validation=False)  # the featurizer is given: it checks its own
-    def fit(self, X: Docs, Y: Any, X_val: Docs | None = None, Y_val: Any = None) -> NewsTagger:
-        """Fit the featurizer and heads on (X, Y); calibrate and tune thresholds on held-out documents."""
+    def fit(
+        self,
+        X: Docs,
+        Y: Any,
+        X_val: Docs | None = None,
+        Y_val: Any = None,
+        coverage: Coverage | None = None,
+    ) -> NewsTagger:
+        """Fit the featurizer and heads on (X, Y); calibrate and tune thresholds on held-out documents.
+
+        ``coverage`` (corpus -> axis -> labels) says which labels each corpus can express; with a
+        ``corpus`` column in ``X``, a head trains and is tuned only on documents whose corpus covers its
+        label. Unknown labels (None) never count as negatives.
+        """
         start = time.perf_counter()
         strategy = self.threshold_strategy
         X, Y, X_val, Y_val = self._checked_inputs(X, Y, X_val, Y_val)
@@ -344,16 +454,21 @@ class NewsTagger(BaseEstimator):
         M = self.featurizer_.fit_transform(X)
         featurized = time.perf_counter()
         self._choose_labels(Y)
-        Yb = self._stack(Y)
-        self.coef_, self.intercept_ = self._fit_heads(M, Yb)
+        Yb, mask, recent = self._stack(Y), self._mask(X, Y, coverage), self._recent(X)
+        self.coef_, self.intercept_ = self._fit_heads(M, Yb, mask, recent)
+        self.trained_on_ = self._trained_on(X, mask)
         fitted = time.perf_counter()
         if strategy == "validation":
-            held_scores, held_y = self._raw(self.featurizer_.transform(X_val)), self._stack(Y_val)
+            held = (
+                self._raw(self.featurizer_.transform(X_val)),
+                self._stack(Y_val),
+                self._mask(X_val, Y_val, coverage),
+            )
         elif strategy == "cv":
-            held_scores, held_y = self._oof_scores(M, Yb), Yb
+            held = (self._oof_scores(M, Yb, mask, recent), Yb, mask)
         else:
-            held_scores, held_y = None, None
-        self._calibrate(held_scores, held_y, M, Yb)
+            held = (self._raw(M), Yb, mask)
+        self._calibrate(*held)
         end = time.perf_counter()
         self.timings_ = {
             "featurize": featurized - start,
@@ -363,27 +478,50 @@ class NewsTagger(BaseEstimator):
         self.fit_seconds_ = end - start
         return self
 
-    def _oof_scores(self, M: sp.csr_matrix, Yb: np.ndarray) -> np.ndarray:
+    def _trained_on(self, X: Docs, mask: np.ndarray | None) -> dict[str, dict[str, list[str]]]:
+        """Per axis and label, the corpora whose documents trained its head."""
+        corpora = corpus_column(X, _n_docs(X))
+        out: dict[str, dict[str, list[str]]] = {}
+        for axis, s in self._slices().items():
+            out[axis] = {}
+            for j, label in zip(range(s.start, s.stop), self.labels_[axis], strict=True):
+                rows = corpora if mask is None else corpora[mask[:, j]]
+                out[axis][label] = sorted({str(c) for c in rows if c})
+        return out
+
+    def _oof_scores(
+        self,
+        M: sp.csr_matrix,
+        Yb: np.ndarray,
+        mask: np.ndarray | None = None,
+        recent: np.ndarray | None = None,
+    ) -> np.ndarray:
         out = np.zeros(Yb.shape, dtype=np.float32)
         folds = KFold(self.cv_folds, shuffle=True, random_state=self.random_state)
         for train_idx, test_idx in folds.split(M):
-            coef, intercept = self._fit_heads(M[train_idx], Yb[train_idx])
+            sub_mask = None if mask is None else mask[train_idx]
+            sub_recent = None if recent is None else recent[train_idx]
+            coef, intercept = self._fit_heads(M[train_idx], Yb[train_idx], sub_mask, sub_recent)
             out[test_idx] = M[test_idx] @ coef + intercept
         return out
 
-    def _calibrate(self, scores: np.ndarray | None, y: np.ndarray | None, M: Any, Yb: np.ndarray) -> None:
-        n = Yb.shape[1]
+    def _calibrate(self, scores: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> None:
+        """Platt sigmoid and F1-best threshold per label, from held-out scores of the documents ``mask``
+        allows for it (with ``threshold_strategy="fixed"``: training scores, default thresholds)."""
+        n = y.shape[1]
         self.platt_ = np.tile(np.array([[1.0, 0.0]], dtype=np.float64), (n, 1))
         self.thresholds_ = np.full(n, self.default_threshold, dtype=np.float64)
         self.threshold_source_ = ["default"] * n
-        if scores is None:  # fixed thresholds: calibrate on training scores
-            scores, y = self._raw(M), Yb
         for j in range(n):
-            self.platt_[j] = fit_platt(scores[:, j].astype(np.float64), y[:, j])
-            if self.threshold_strategy == "fixed" or y[:, j].sum() < self.min_positives:
+            rows = slice(None) if mask is None else mask[:, j]
+            s_j, y_j = scores[rows, j].astype(np.float64), y[rows, j]
+            if not len(y_j):
                 continue
-            probs = _sigmoid(self.platt_[j, 0] * scores[:, j] + self.platt_[j, 1])
-            self.thresholds_[j], _ = best_threshold(probs, y[:, j], self.threshold_floor)
+            self.platt_[j] = fit_platt(s_j, y_j)
+            if self.threshold_strategy == "fixed" or y_j.sum() < self.min_positives:
+                continue
+            probs = _sigmoid(self.platt_[j, 0] * s_j + self.platt_[j, 1])
+            self.thresholds_[j], _ = best_threshold(probs, y_j, self.threshold_floor)
             self.threshold_source_[j] = "tuned"
 
     # ------------------------------------------------------------------ predict
@@ -540,6 +678,8 @@ class NewsTagger(BaseEstimator):
             "dropped_labels": self.dropped_labels_,
             "thresholds": {a: dict(zip(self.labels_[a], map(float, th[a]), strict=True)) for a in self.axes},
             "n_features": int(self.coef_.shape[0]),
+            "trained_on": getattr(self, "trained_on_", {}),
+            "recent_corpora": list(self.recent_corpora),
         }
 
 
@@ -558,7 +698,6 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         featurizer=featurizer_from_config(cfg.features),
         axes=tuple(cfg.axes),
         classifier=m.classifier,
-        C=m.C,
         class_weight=m.class_weight,
         max_iter=m.max_iter,
         min_support={a: ax.min_support for a, ax in cfg.axes.items()},
@@ -572,6 +711,10 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         random_state=cfg.split.seed,
         axis_blocks=_axis_blocks(cfg),
         cv_use_validation=t.cv_include_validation,
+        recent_corpora=tuple(m.recent_corpora),
+        recent_weight=m.recent_weight,
+        recent_axes=tuple(m.recent_axes) if m.recent_axes is not None else None,
+        C={a: ax.C if ax.C is not None else m.C for a, ax in cfg.axes.items()},
     )
 
 
