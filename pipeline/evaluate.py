@@ -13,14 +13,25 @@ from typing import Any
 from pipeline.config import CorpusConfig, load_config
 from pipeline.corpora import CorpusError, iter_rows, row_to_record
 from pipeline.loading import load_tagger
-from pipeline.metrics import evaluation_report, scored_labels
+from pipeline.metrics import Coverage, covered_report, evaluation_report, scored_labels
 from pipeline.prepare import load_prepared, prepare, split_frame
 
 
-def evaluate_split(tagger: Any, frame: Any, gold: Mapping[str, list[list[str]]]) -> tuple[dict, dict]:
-    """(report, probabilities per axis) of the tagger on one split."""
+def evaluate_split(
+    tagger: Any, frame: Any, gold: Mapping[str, list[list[str] | None]], coverage: Coverage | None = None
+) -> tuple[dict, dict]:
+    """(report, probabilities per axis) of the tagger on one split.
+
+    With a ``corpus`` column naming several corpora (or gold ``None`` for unknown), each document is scored
+    on the labels its corpus covers and the report gains one section per corpus (``covered_report``).
+    """
     scores = tagger.predict_scores(frame)
     pred = tagger.labels_from_scores(scores)
+    corpora = list(frame["corpus"]) if "corpus" in frame else []
+    if len(set(corpora)) > 1 or any(row is None for rows in gold.values() for row in rows):
+        return covered_report(
+            gold, pred, scores, scored_labels(tagger.labels_, gold), corpora, coverage
+        ), scores
     return evaluation_report(gold, pred, scored_labels(tagger.labels_, gold)), scores
 
 
@@ -69,15 +80,15 @@ def _gold_from_split(
     split: str | None,
     axes: Sequence[str],
     say: Callable[[str], None],
-) -> tuple[Any, dict[str, list[list[str]]]]:
-    """(documents, gold labels per model axis) of one split of a prepared config."""
+) -> tuple[Any, dict[str, list[list[str] | None]], Coverage | None]:
+    """(documents, gold labels per model axis, labels each corpus covers) of one split of a prepared config."""
     cfg = load_config(config_path, overrides)
     prepared = prepare(cfg, say=say)
     frame, gold_all = split_frame(load_prepared(prepared.path)[split])
     gold = {a: gold_all[a] for a in axes if a in gold_all}
     if not gold:
         raise ValueError(f"{config_path}: none of the model's axes ({', '.join(axes)}) is in this corpus")
-    return frame, gold
+    return frame, gold, prepared.report.get("coverage")
 
 
 def evaluate_command(
@@ -95,13 +106,14 @@ def evaluate_command(
     """The DESIGN §3 report of a model on a labelled file or on a split of a prepared config."""
     tagger, _ = load_tagger(model_uri, tracking_uri)
     issues: list[Any] = []
+    coverage = None
     if input_path:
         frame, gold, issues = _gold_from_file(input_path, tagger.axes, id_field, title_field, text_field)
         source = {"input": str(input_path)}
     else:
-        frame, gold = _gold_from_split(config_path, overrides, split, tagger.axes, say)
+        frame, gold, coverage = _gold_from_split(config_path, overrides, split, tagger.axes, say)
         source = {"config": str(config_path), "split": split}
-    report, _ = evaluate_split(tagger, frame, gold)
+    report, _ = evaluate_split(tagger, frame, gold, coverage)
     report.update({"model": model_uri, **source})
     if issues:
         report["rejected"] = [i.to_dict() for i in issues]

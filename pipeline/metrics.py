@@ -239,10 +239,12 @@ def metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
     items: dict[str, float] = {}
     for axis, metrics in report["axes"].items():
         prefix = f"{split}/{_metric_segment(axis)}"
-        items.update({f"{prefix}/{name}": float(metrics[name]) for name in SUMMARY_METRICS})
+        names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
+        items.update({f"{prefix}/{name}": float(metrics[name]) for name in names})
         per_label = metrics["per_label"]
         for label, segment in _label_segments(per_label).items():
             items[f"{prefix}/f1/{segment}"] = float(per_label[label]["f1"])
+    items.update(corpus_metric_items(report, split))
     return items
 
 
@@ -253,6 +255,106 @@ def scored_labels(
     out = {}
     for axis, rows in gold.items():
         known = list(model_labels.get(axis, []))
-        extra = sorted({label for row in rows for label in row} - set(known))
+        extra = sorted({label for row in rows for label in row or ()} - set(known))
         out[axis] = known + extra
     return out
+
+
+# --------------------------------------------------------------------------- several corpora
+
+TOP1_METRICS = ("top1_accuracy", "top1_macro_f1")
+Coverage = Mapping[str, Mapping[str, Sequence[str]]]
+
+
+def _allowed(coverage: Coverage | None, corpus: str, axis: str) -> frozenset[str] | None:
+    """The labels ``corpus`` covers on ``axis`` (None: every label, when the coverage does not say)."""
+    if not coverage or corpus not in coverage or axis not in coverage[corpus]:
+        return None
+    return frozenset(coverage[corpus][axis])
+
+
+def top1_metrics(gold: Sequence[Sequence[str]], top: Sequence[str]) -> dict[str, float]:
+    """Single-label scores of each document's top-scoring label against its one gold label: accuracy and
+    macro-F1 over the labels with gold support (the protocol of a single-label classifier)."""
+    truth = [g[0] for g in gold]
+    accuracy = float(np.mean([t == p for t, p in zip(truth, top, strict=True)])) if truth else 0.0
+    f1s = []
+    for label in sorted(set(truth)):
+        tp = sum(t == p == label for t, p in zip(truth, top, strict=True))
+        n_true, n_pred = truth.count(label), sum(p == label for p in top)
+        f1s.append(2 * tp / (n_true + n_pred) if n_true + n_pred else 0.0)
+    return {"top1_accuracy": accuracy, "top1_macro_f1": float(np.mean(f1s)) if f1s else 0.0}
+
+
+def _top_label(probs: np.ndarray, labels: Sequence[str], allowed: frozenset[str] | None) -> str:
+    order = np.argsort(-probs, kind="stable")
+    for j in order:
+        if allowed is None or labels[j] in allowed:
+            return labels[j]
+    return ""
+
+
+def _covered_axis(
+    rows: list[int],
+    gold: Sequence[Sequence[str] | None],
+    pred: Sequence[Sequence[str]],
+    scores: np.ndarray | None,
+    model_labels: Sequence[str],
+    allowed: Sequence[frozenset[str] | None],
+) -> dict[str, Any] | None:
+    """``axis_metrics`` over the documents of ``rows`` whose gold is known, predictions limited to the
+    labels each document's corpus covers; with top-1 scores when every one of them has one gold label."""
+    keep = [i for i in rows if gold[i] is not None]
+    if not keep:
+        return None
+    g = [list(gold[i] or ()) for i in keep]
+    p = [[label for label in pred[i] if allowed[i] is None or label in allowed[i]] for i in keep]
+    union = None if any(allowed[i] is None for i in keep) else frozenset().union(*(allowed[i] for i in keep))
+    known = [label for label in model_labels if union is None or label in union]
+    labels = known + sorted({label for row in g for label in row} - set(known))
+    out = axis_metrics(g, p, labels)
+    if scores is not None and all(len(row) == 1 for row in g):
+        top = [_top_label(scores[i], model_labels, allowed[i]) for i in keep]
+        out.update(top1_metrics(g, top))
+    return out
+
+
+def covered_report(
+    gold: Mapping[str, Sequence[Sequence[str] | None]],
+    pred: Mapping[str, Sequence[Sequence[str]]],
+    scores: Mapping[str, np.ndarray] | None,
+    model_labels: Mapping[str, Sequence[str]],
+    corpora: Sequence[str],
+    coverage: Coverage | None = None,
+) -> dict[str, Any]:
+    """The evaluation report of documents from one or several corpora: gold ``None`` is unknown (the
+    document is left out of that axis), a document is scored only on the labels its corpus covers, and with
+    several corpora the report has a ``corpora`` section, one report per corpus."""
+    n = len(corpora)
+
+    def report(rows: list[int]) -> dict[str, Any]:
+        axes = {}
+        for axis, rows_gold in gold.items():
+            allowed = [_allowed(coverage, corpora[i], axis) for i in range(n)]
+            axis_scores = scores.get(axis) if scores is not None else None
+            metrics = _covered_axis(rows, rows_gold, pred[axis], axis_scores, model_labels[axis], allowed)
+            if metrics is not None:
+                axes[axis] = metrics
+        return {"n_docs": len(rows), "axes": axes}
+
+    out = report(list(range(n)))
+    names = sorted(set(corpora))
+    if len(names) > 1:
+        out["corpora"] = {name: report([i for i in range(n) if corpora[i] == name]) for name in names}
+    return out
+
+
+def corpus_metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
+    """Flat ``<split>/<corpus>/<axis>/<metric>`` summary metrics of a report's ``corpora`` section."""
+    items: dict[str, float] = {}
+    for corpus, sub in report.get("corpora", {}).items():
+        for axis, metrics in sub["axes"].items():
+            prefix = f"{split}/{_metric_segment(corpus)}/{_metric_segment(axis)}"
+            names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
+            items.update({f"{prefix}/{name}": float(metrics[name]) for name in names})
+    return items

@@ -28,7 +28,7 @@ from pipeline.config import Config, ConfigError
 from pipeline.corpora import CorpusError
 from pipeline.evaluate import evaluate_split
 from pipeline.loading import load_tagger
-from pipeline.metrics import metric_items
+from pipeline.metrics import Coverage, metric_items
 from pipeline.model import tagger_from_config
 from pipeline.prepare import Prepared, load_prepared, prepare, split_frame
 from pipeline.reports import report_markdown, top_terms_markdown, write_figures
@@ -103,8 +103,9 @@ def train(
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
     stages = Stages(say)
     prepared, data, frames = _prepare(cfg, stages, say)
-    tagger = _fit(cfg, frames, stages)
-    reports, scores, metrics = _evaluate(cfg, tagger, frames, stages)
+    coverage = prepared.report.get("coverage")
+    tagger = _fit(cfg, frames, stages, coverage)
+    reports, scores, metrics = _evaluate(cfg, tagger, frames, stages, coverage)
     fit_seconds = stages.times["fit"] + stages.times["thresholds"]
     crash_point("log")
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,7 +126,7 @@ def train(
             fit_seconds=fit_seconds,
             artifact_dir=folder,
             example=frames["test"][0][["text", "title"]].head(2).reset_index(drop=True),
-            rescore_champion=lambda uri: rescore(uri, tracking_uri, *frames["test"]),
+            rescore_champion=lambda uri: rescore(uri, tracking_uri, *frames["test"], coverage),
         )
         result = tracking.log_training_run(outcome, tracking_uri, register, say, crash_point, stages.done)
     result.update(
@@ -152,13 +153,13 @@ def _prepare(
     return prepared, data, frames
 
 
-def _fit(cfg: Config, frames: Mapping[str, Split], stages: Stages) -> Any:
+def _fit(cfg: Config, frames: Mapping[str, Split], stages: Stages, coverage: Coverage | None = None) -> Any:
     """The tagger fitted on train, its thresholds tuned (``cfg.thresholds``); reports the fit and thresholds
     stages with the times the tagger measured."""
     crash_point("fit")
     tagger = tagger_from_config(cfg)
     (xt, yt), (xv, yv) = frames["train"], frames["validation"]
-    tagger.fit(xt, yt, xv, yv)
+    tagger.fit(xt, yt, xv, yv, coverage=coverage)
     crash_point("thresholds")
     labels = ", ".join(f"{a} {len(v)} labels" for a, v in tagger.labels_.items())
     stages.say(
@@ -175,13 +176,13 @@ def _fit(cfg: Config, frames: Mapping[str, Split], stages: Stages) -> Any:
 
 
 def _evaluate(
-    cfg: Config, tagger: Any, frames: Mapping[str, Split], stages: Stages
+    cfg: Config, tagger: Any, frames: Mapping[str, Split], stages: Stages, coverage: Coverage | None = None
 ) -> tuple[dict[str, dict], dict[str, Any], dict[str, float]]:
     """(report, scores per axis) of validation and test, and their metrics as ``<split>/<axis>/<metric>``."""
     crash_point("evaluate")
     reports, scores = {}, {}
     for split in ("validation", "test"):
-        reports[split], scores[split] = evaluate_split(tagger, *frames[split])
+        reports[split], scores[split] = evaluate_split(tagger, *frames[split], coverage)
     metrics: dict[str, float] = {}
     for split, rep in reports.items():
         metrics.update(metric_items(rep, split))
@@ -191,14 +192,18 @@ def _evaluate(
 
 
 def rescore(
-    model_uri: str, tracking_uri: str | None, frame: Any, gold: Mapping[str, list[list[str]]]
+    model_uri: str,
+    tracking_uri: str | None,
+    frame: Any,
+    gold: Mapping[str, list[list[str] | None]],
+    coverage: Coverage | None = None,
 ) -> dict[str, float]:
     """The test metrics of the model at ``model_uri`` on these documents (empty when it has an axis they
     lack): how a champion tested on another test split is compared with this run."""
     champion, _ = load_tagger(model_uri, tracking_uri)
     if set(champion.axes) - set(gold):
         return {}
-    report, _ = evaluate_split(champion, frame, {a: gold[a] for a in champion.axes})
+    report, _ = evaluate_split(champion, frame, {a: gold[a] for a in champion.axes}, coverage)
     return metric_items(report, "test")
 
 
