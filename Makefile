@@ -37,7 +37,7 @@ install: $(STAMP) ## create .venv and install newstag with its extras
 
 link-data: ## link ../shared/data/<corpus> into data/raw/ when it exists
 	@mkdir -p data/raw
-	@for name in reuters21578 bbc_news; do \
+	@for name in reuters21578 bbc_news wikipedia_current_events allsides; do \
 	  if [ ! -e data/raw/$$name ] && [ -d $(SHARED)/$$name ]; then \
 	    ln -s "$$(cd $(SHARED)/$$name && pwd)" data/raw/$$name && echo "linked data/raw/$$name -> $(SHARED)/$$name"; \
 	  fi; \
