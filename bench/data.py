@@ -6,17 +6,44 @@ validation and test. Reuters (R90 and ModApte) has one unit, the prepared split.
 stratified, seeded 5-fold cross-validation over all 2,225 articles with a stratified tenth of each training
 fold carved out as validation.
 
+The world dataset (``configs/world.yaml``, several corpora) has one unit too: its prepared train and
+validation splits whole (what ``newstag train`` fits on), and as test the test documents of the corpora its
+benchmarked axes are scored on (themes: WCEP 2025 October-December). A gold entry is None where the
+document's corpus does not feed the axis (unknown): no system trains on it and no score counts it. Each
+benchmarked axis has a function (``WORLD_AXES``) saying which corpora test it and which labels are scored.
+
 These pickles hold corpus text: they live in the git-ignored ``bench/out/`` only.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, ROOT
+
+
+@dataclass(frozen=True)
+class AxisView:
+    """How one axis of a several-corpora dataset is benchmarked: the corpora whose test documents score it
+    and the labels scored (top-1 picks among these)."""
+
+    test_corpora: tuple[str, ...]
+    scored: tuple[str, ...]
+
+
+def world_themes(report: Mapping[str, Any]) -> AxisView:
+    """Themes on WCEP 2025 October-December, top-1 among the themes the portal's categories cover (every
+    theme but ``migration``, which only AllSides feeds)."""
+    return AxisView(("wcep2025",), tuple(report["corpora"]["wcep2025"]["coverage"]["themes"]))
+
+
+# Per benchmarked axis of the world dataset, its view. Regions are planned by the regions issue: add
+# ``"regions": world_regions`` (its test corpora and scored labels) and the table follows.
+WORLD_AXES: dict[str, Callable[[Mapping[str, Any]], AxisView]] = {"themes": world_themes}
 
 
 @dataclass(frozen=True)
@@ -26,6 +53,15 @@ class DatasetSpec:
     title: str  # human name of the table
     cv_folds: int = 0  # >0: k-fold cross-validation over all prepared documents
     single_label: bool = False  # score the top label (accuracy) rather than thresholded label sets
+    # several corpora: the benchmarked axes and how each is scored (empty: every axis, every test document)
+    views: Mapping[str, Callable[[Mapping[str, Any]], AxisView]] = field(
+        default_factory=dict, hash=False, compare=False
+    )
+    tfidf: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)  # TfidfVectorizer args
+    goals: Mapping[str, float] = field(
+        default_factory=dict, hash=False, compare=False
+    )  # "axis metric" -> floor
+    cli: bool = True  # measure ``newstag predict`` on an exported model of the config
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -33,6 +69,16 @@ DATASETS: dict[str, DatasetSpec] = {
     "reuters": DatasetSpec("reuters", "configs/reuters.yaml", "Reuters-21578 ModApte"),
     "bbc": DatasetSpec(
         "bbc", "configs/bbc.yaml", "BBC News themes (5-fold CV)", cv_folds=5, single_label=True
+    ),
+    "world": DatasetSpec(
+        "world",
+        "configs/world.yaml",
+        "World themes on WCEP 2025 October-December",
+        single_label=True,
+        views=WORLD_AXES,
+        tfidf={"ngram_range": (1, 2), "min_df": 2},
+        goals={"themes accuracy": 0.88, "themes macro_f1": 0.83},  # issue 14
+        cli=False,
     ),
 }
 
@@ -47,23 +93,27 @@ def _load_config(path: str):
 
 
 def _ensure_raw(cfg: Any, config: str) -> None:
-    """The raw corpus on disk, linked from ``../shared/data`` the way ``make data`` and ``make test`` do it.
+    """Every raw corpus of the config on disk, its ``data/raw/<name>`` folder linked from ``../shared/data``
+    the way ``make data`` and ``make test`` do it.
 
     The benchmark never downloads: a corpus that is neither there nor in the shared folder is an error.
     """
-    if not cfg.corpus.path:
-        return
-    path = ROOT / cfg.corpus.path
-    if path.exists():
-        return
-    shared = ROOT.parent / "shared" / "data" / path.name
-    if path.parent == ROOT / "data" / "raw" and shared.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.symlink_to(shared.resolve())
-        return
-    raise FileNotFoundError(
-        f"{cfg.corpus.path}: corpus not found (and not in {shared}); run `make data CONFIG={config}` first"
-    )
+    for corpus in cfg.corpus_list():
+        path = ROOT / corpus.path if corpus.path else None
+        if path is None or path.exists():
+            continue
+        parts = Path(corpus.path).parts  # data/raw/<folder>[/<file>]
+        shared = ROOT.parent / "shared" / "data" / parts[-1]
+        if parts[:2] == ("data", "raw") and len(parts) > 2:
+            shared = ROOT.parent / "shared" / "data" / parts[2]
+            top = ROOT / "data" / "raw" / parts[2]
+            if shared.is_dir() and not (top.exists() or top.is_symlink()):
+                top.parent.mkdir(parents=True, exist_ok=True)
+                top.symlink_to(shared.resolve())
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{corpus.path}: corpus not found (nor in {shared}); run `make data CONFIG={config}` first"
+            )
 
 
 def _prepared(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
@@ -84,10 +134,14 @@ def _prepared(spec: DatasetSpec) -> tuple[Any, dict[str, Any]]:
 
 
 def _rows(ds: Any, split: str, axes: list[str]) -> dict[str, list[Any]]:
+    """Columns id, title, text (and corpus, when the dataset has it) and one gold list per axis (None:
+    unknown) of one split."""
     part = ds[split]
     cols = {"id": list(part["id"]), "title": list(part["title"]), "text": list(part["text"])}
+    if "corpus" in part.column_names:
+        cols["corpus"] = list(part["corpus"])
     for axis in axes:
-        cols[axis] = [list(v) for v in part[axis]]
+        cols[axis] = [None if v is None else list(v) for v in part[axis]]
     return cols
 
 
@@ -112,26 +166,51 @@ def _cv_units(docs: dict[str, list[Any]], axis: str, folds: int) -> list[dict[st
     return units
 
 
+def _cv_docs_units(ds: Any, axes: list[str], folds: int) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """All prepared documents, sorted by id, and a stratified k-fold split of them."""
+    parts = [_rows(ds, s, axes) for s in ("train", "validation", "test")]
+    docs = {k: [v for p in parts for v in p[k]] for k in parts[0]}
+    order = sorted(range(len(docs["id"])), key=lambda i: docs["id"][i])
+    docs = {k: [v[i] for i in order] for k, v in docs.items()}
+    return docs, _cv_units(docs, axes[0], folds)
+
+
+def _split_docs_units(
+    ds: Any, axes: list[str], test_corpora: set[str] | None = None
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """The prepared splits one after the other and their index lists (test: only the documents of
+    ``test_corpora`` when given)."""
+    parts, offset, index = {}, 0, {}
+    for split in ("train", "validation", "test"):
+        parts[split] = _rows(ds, split, axes)
+        n = len(parts[split]["id"])
+        index[split] = list(range(offset, offset + n))
+        offset += n
+    docs = {k: [v for s in ("train", "validation", "test") for v in parts[s][k]] for k in parts["train"]}
+    if test_corpora is not None:
+        index["test"] = [i for i in index["test"] if docs["corpus"][i] in test_corpora]
+    return docs, [index]
+
+
 def build(spec: DatasetSpec, dest_dir: Path = OUT / "data") -> Path:
     """Write the dataset pickle of ``spec`` and return its path."""
     ds, report = _prepared(spec)
     axes = list(report["labels"])
     labels = {axis: list(report["labels"][axis]) for axis in axes}
+    extra: dict[str, Any] = {}
     if spec.cv_folds:
-        parts = [_rows(ds, s, axes) for s in ("train", "validation", "test")]
-        docs = {k: [v for p in parts for v in p[k]] for k in parts[0]}
-        order = sorted(range(len(docs["id"])), key=lambda i: docs["id"][i])
-        docs = {k: [v[i] for i in order] for k, v in docs.items()}
-        units = _cv_units(docs, axes[0], spec.cv_folds)
+        docs, units = _cv_docs_units(ds, axes, spec.cv_folds)
+    elif spec.views:
+        views = {axis: view(report) for axis, view in spec.views.items()}
+        test_corpora = {c for v in views.values() for c in v.test_corpora}
+        docs, units = _split_docs_units(ds, axes, test_corpora)
+        labels = {axis: labels[axis] for axis in views}  # the benchmarked axes; docs keep every axis
+        extra = {
+            "scored": {axis: list(v.scored) for axis, v in views.items()},
+            "test_corpora": {axis: list(v.test_corpora) for axis, v in views.items()},
+        }
     else:
-        parts, offset, index = {}, 0, {}
-        for split in ("train", "validation", "test"):
-            parts[split] = _rows(ds, split, axes)
-            n = len(parts[split]["id"])
-            index[split] = list(range(offset, offset + n))
-            offset += n
-        docs = {k: [v for s in ("train", "validation", "test") for v in parts[s][k]] for k in parts["train"]}
-        units = [index]
+        docs, units = _split_docs_units(ds, axes)
     payload = {
         "name": spec.name,
         "config": spec.config,
@@ -142,12 +221,23 @@ def build(spec: DatasetSpec, dest_dir: Path = OUT / "data") -> Path:
         "units": units,
         "sizes": [{k: len(v) for k, v in u.items()} for u in units],
         "n_docs": len(docs["id"]),
+        "tfidf": dict(spec.tfidf),
+        "coverage": report.get("coverage"),  # corpus -> axis -> labels, what `newstag train` gives fit
+        **extra,
     }
     dest_dir.mkdir(parents=True, exist_ok=True)
     path = dest_dir / f"{spec.name}.pkl"
     with path.open("wb") as fh:
         pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return path
+
+
+def known(docs: Mapping[str, list[Any]], axes: list[str]) -> dict[str, list[Any]]:
+    """The documents with a known gold entry (not None) on at least one of ``axes``."""
+    keep = [i for i in range(len(docs["id"])) if any(docs[a][i] is not None for a in axes)]
+    if len(keep) == len(docs["id"]):
+        return dict(docs)
+    return {k: [v[i] for i in keep] for k, v in docs.items()}
 
 
 def load(path: str | Path) -> dict[str, Any]:

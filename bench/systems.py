@@ -5,16 +5,22 @@ returns one label list per document and axis, ``top1(docs)`` the single best lab
 scoring), ``save(folder)`` writes the model and returns its size in bytes. Documents are column dicts with
 ``title`` and ``text`` (and the gold label lists per axis for training).
 
+A gold entry of None is unknown (the document's corpus does not feed that axis): the peers leave such
+documents out of that axis's training and tuning; newstag gets them as ``newstag train`` does. ``scored``
+(default: every label of the axis) limits the labels ``top1`` picks from.
+
 Heavy libraries are imported inside the classes, so a child process only loads what its system needs.
 
-- ``NewstagSystem``: ``tagger_from_config(cfg)`` and ``NewsTagger.fit``, nothing logged. A tagger that tunes
+- ``NewstagSystem``: ``tagger_from_config(cfg)`` and ``NewsTagger.fit`` with the corpus coverage of the
+  prepared data, as ``newstag train`` calls it, nothing logged. A tagger that tunes
   its thresholds on validation gets train and validation apart; one that does not (``thresholds.strategy``
   ``cv`` or ``fixed``) trains on train + validation, like every other system with no use for validation.
 - ``FastTextSystem``: ``fasttext.train_supervised(loss="ova", thread=2)``, one model per axis, hyper-parameters
   given (chosen by ``tune_fasttext`` on validation); one probability threshold per axis chosen on
   validation micro-F1.
-- ``PlainSystem``: TF-IDF unigrams (sublinear tf) + one-vs-rest ``LinearSVC(C=1)``, one head set per axis,
-  decision > 0; trained on train + validation.
+- ``PlainSystem``: TF-IDF unigrams (sublinear tf; the dataset may ask for other ``TfidfVectorizer``
+  arguments, e.g. (1,2)-grams) + one-vs-rest ``LinearSVC(C=1)``, one head set per axis, decision > 0; trained on
+  train + validation.
 - ``GazetteerSystem``: regions only. Country and city mentions (``pipeline.gazetteer.Gazetteer``) mapped to
   regions with the taxonomy; the region(s) with most mentions win (ties: all), no mention: no region.
 """
@@ -49,13 +55,41 @@ def _dir_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+def _known(docs: Docs, axis: str) -> dict[str, list[Any]]:
+    """The documents whose gold entry on ``axis`` is known (not None)."""
+    from bench.data import known
+
+    return known({k: list(v) for k, v in docs.items()}, [axis])
+
+
+def _docs_in(docs: Docs) -> dict[str, Sequence[Any]]:
+    """Title and text (and corpus, when the documents have one) of documents, as the tagger reads them."""
+    return {k: docs[k] for k in ("title", "text", "corpus") if k in docs}
+
+
+def best_of(scores: Any, names: Sequence[str], scored: Sequence[str] | None) -> list[list[str]]:
+    """Per row of ``scores`` (docs x ``names``), the best-scoring label among ``scored`` (all when None)."""
+    import numpy as np
+
+    keep = set(names if scored is None else scored)
+    cols = [j for j, n in enumerate(names) if n in keep]
+    best = np.asarray(scores).reshape(len(scores), len(names))[:, cols].argmax(axis=1)
+    return [[names[cols[j]]] for j in best]
+
+
 # --------------------------------------------------------------------------- newstag
 
 
 class NewstagSystem:
     name = "newstag"
 
-    def __init__(self, config: str, axes: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        config: str,
+        axes: Mapping[str, list[str]],
+        scored: Mapping[str, list[str]] | None = None,
+        coverage: Mapping[str, Any] | None = None,
+    ) -> None:
         from pipeline.config import load_config
 
         cwd = os.getcwd()
@@ -65,6 +99,8 @@ class NewstagSystem:
         finally:
             os.chdir(cwd)
         self.axes = list(axes)
+        self.scored = dict(scored or {})
+        self.coverage = coverage
         self.info: dict[str, Any] = {}
 
     def fit(self, train: Docs, validation: Docs) -> None:
@@ -74,15 +110,14 @@ class NewstagSystem:
         os.chdir(ROOT)
         try:
             tagger = tagger_from_config(self.cfg)
-            X = {"title": train["title"], "text": train["text"]}
+            X, Xv = _docs_in(train), _docs_in(validation)
             Y = {a: train[a] for a in tagger.axes}
-            Xv = {"title": validation["title"], "text": validation["text"]}
             Yv = {a: validation[a] for a in tagger.axes}
             if self.cfg.thresholds.strategy == "validation":
-                tagger.fit(X, Y, Xv, Yv)
+                tagger.fit(X, Y, Xv, Yv, coverage=self.coverage)
                 used = "train; thresholds on validation"
             else:
-                tagger.fit(_concat(X, Xv), {a: list(Y[a]) + list(Yv[a]) for a in Y})
+                tagger.fit(_concat(X, Xv), {a: list(Y[a]) + list(Yv[a]) for a in Y}, coverage=self.coverage)
                 used = f"train + validation; thresholds {self.cfg.thresholds.strategy}"
         finally:
             os.chdir(cwd)
@@ -99,15 +134,11 @@ class NewstagSystem:
         return {a: out[a] for a in self.axes if a in out}
 
     def top1(self, docs: Docs) -> Pred:
-        import numpy as np
-
         scores = self.tagger.predict_scores({"title": docs["title"], "text": docs["text"]})
-        out = {}
-        for axis in self.axes:
-            names = self.tagger.labels_[axis]
-            best = np.asarray(scores[axis]).argmax(axis=1)
-            out[axis] = [[names[j]] for j in best]
-        return out
+        return {
+            axis: best_of(scores[axis], self.tagger.labels_[axis], self.scored.get(axis))
+            for axis in self.axes
+        }
 
     def save(self, folder: Path) -> int:
         import joblib
@@ -201,18 +232,25 @@ def top1_accuracy(probs: Any, y: Any) -> float:
 class FastTextSystem:
     name = "fasttext"
 
-    def __init__(self, axes: Mapping[str, list[str]], params: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        axes: Mapping[str, list[str]],
+        params: Mapping[str, Any],
+        scored: Mapping[str, list[str]] | None = None,
+    ) -> None:
         """``params``: per axis, the grid points to use, best first (the next is tried if one diverges)."""
         self.labels = {a: list(v) for a, v in axes.items()}
+        self.scored = dict(scored or {})
         self.params = {a: [p] if isinstance(p, Mapping) else list(p) for a, p in params.items()}
         self.models: dict[str, Any] = {}
         self.thresholds: dict[str, float] = {}
         self.info: dict[str, Any] = {}
 
     def fit(self, train: Docs, validation: Docs) -> None:
-        val_lines = [ft_line(t, x) for t, x in zip(validation["title"], validation["text"], strict=True)]
         with tempfile.TemporaryDirectory(dir=_scratch()) as tmp:
             for axis, labels in self.labels.items():
+                held = _known(validation, axis)
+                val_lines = [ft_line(t, x) for t, x in zip(held["title"], held["text"], strict=True)]
                 path, n = _ft_train_file(train, axis, Path(tmp))
                 model, attempts, params, diverged = None, 0, {}, []
                 for params in self.params[axis]:
@@ -224,7 +262,7 @@ class FastTextSystem:
                 if model is None:
                     raise RuntimeError(f"fastText diverged on every grid point for {axis}: {diverged}")
                 probs = _ft_probs(model, val_lines, labels)
-                t, f1 = best_threshold(probs, _gold_matrix(validation[axis], labels))
+                t, f1 = best_threshold(probs, _gold_matrix(held[axis], labels))
                 self.models[axis], self.thresholds[axis] = model, t
                 self.info[axis] = {
                     "params": dict(params),
@@ -249,6 +287,11 @@ class FastTextSystem:
         lines = [ft_line(t, x) for t, x in zip(docs["title"], docs["text"], strict=True)]
         out = {}
         for axis, model in self.models.items():
+            if axis in self.scored:  # the best of the scored labels: every label's probability
+                out[axis] = best_of(
+                    _ft_probs(model, lines, self.labels[axis]), self.labels[axis], self.scored[axis]
+                )
+                continue
             got, _ = model.predict(lines, k=1)
             back = {_ft_label(lb): lb for lb in self.labels[axis]}
             out[axis] = [[back.get(name, name[9:]) for name in names] for names in got]
@@ -271,13 +314,14 @@ def tune_fasttext(
 ) -> dict[str, Any]:
     """Per axis, the grid point with the best validation score (top-1 accuracy when single-label, else
     micro-F1 at the best threshold), and every point's score."""
-    val_lines = [ft_line(t, x) for t, x in zip(validation["title"], validation["text"], strict=True)]
     best: dict[str, list[dict[str, Any]]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(dir=_scratch()) as tmp:
         for axis, labels in axes.items():
+            held = _known(validation, axis)
+            val_lines = [ft_line(t, x) for t, x in zip(held["title"], held["text"], strict=True)]
             path, _ = _ft_train_file(train, axis, Path(tmp))
-            y = _gold_matrix(validation[axis], labels)
+            y = _gold_matrix(held[axis], labels)
             table[axis] = []
             for point in grid(quick):
                 try:
@@ -324,28 +368,40 @@ def _scratch() -> str:
 class PlainSystem:
     name = "tfidf-svm"
 
-    def __init__(self, axes: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        axes: Mapping[str, list[str]],
+        scored: Mapping[str, list[str]] | None = None,
+        tfidf: Mapping[str, Any] | None = None,
+    ) -> None:
         self.labels = {a: list(v) for a, v in axes.items()}
-        self.info: dict[str, Any] = {"data": "train + validation"}
+        self.scored = dict(scored or {})
+        self.tfidf = {"sublinear_tf": True, **(tfidf or {})}
+        self.info: dict[str, Any] = {"data": "train + validation", "tfidf": dict(self.tfidf)}
 
     def fit(self, train: Docs, validation: Docs) -> None:
+        import numpy as np
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.multiclass import OneVsRestClassifier
         from sklearn.preprocessing import MultiLabelBinarizer
         from sklearn.svm import LinearSVC
 
-        docs = _concat(train, validation)
+        from bench.data import known
+
+        docs = known(_concat(train, validation), list(self.labels))
         texts = [doc_text(t, x) for t, x in zip(docs["title"], docs["text"], strict=True)]
-        self.vectorizer = TfidfVectorizer(sublinear_tf=True)
+        self.vectorizer = TfidfVectorizer(**self.tfidf)
         X = self.vectorizer.fit_transform(texts)
         self.heads = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # labels absent from training; LinearSVC convergence
             for axis, labels in self.labels.items():
+                rows = np.flatnonzero([row is not None for row in docs[axis]])
                 mlb = MultiLabelBinarizer(classes=labels)
-                Y = mlb.fit_transform([[lb for lb in row if lb in set(labels)] for row in docs[axis]])
-                self.heads[axis] = OneVsRestClassifier(LinearSVC(C=1.0)).fit(X, Y)
+                Y = mlb.fit_transform([[lb for lb in docs[axis][i] if lb in set(labels)] for i in rows])
+                self.heads[axis] = OneVsRestClassifier(LinearSVC(C=1.0)).fit(X[rows], Y)
         self.info["n_features"] = len(self.vectorizer.vocabulary_)
+        self.info["train_docs"] = len(docs["id"])
 
     def _X(self, docs: Docs) -> Any:
         return self.vectorizer.transform(
@@ -370,8 +426,7 @@ class PlainSystem:
         out = {}
         for axis, clf in self.heads.items():
             scores = np.asarray(clf.decision_function(X)).reshape(X.shape[0], -1)
-            names = self.labels[axis]
-            out[axis] = [[names[j]] for j in scores.argmax(axis=1)]
+            out[axis] = best_of(scores, self.labels[axis], self.scored.get(axis))
         return out
 
     def save(self, folder: Path) -> int:

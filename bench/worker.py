@@ -29,13 +29,13 @@ from bench.common import OUT, apply_quiet_env, cpu_seconds, peak_rss_mb, rss_mb
 def _system(job: dict[str, Any], data: dict[str, Any], unit_index: int) -> Any:
     from bench import systems
 
-    name = job["system"]
+    name, scored = job["system"], data.get("scored")
     if name == "newstag":
-        return systems.NewstagSystem(data["config"], data["axes"])
+        return systems.NewstagSystem(data["config"], data["axes"], scored, data.get("coverage"))
     if name == "fasttext":
-        return systems.FastTextSystem(data["axes"], job["params"][unit_index])
+        return systems.FastTextSystem(data["axes"], job["params"][unit_index], scored)
     if name == "tfidf-svm":
-        return systems.PlainSystem(data["axes"])
+        return systems.PlainSystem(data["axes"], scored, data.get("tfidf"))
     if name == "gazetteer":
         return systems.GazetteerSystem(data["axes"])
     raise ValueError(f"unknown system {name!r}")
