@@ -114,6 +114,14 @@ def _protocol(r: dict[str, Any]) -> list[str]:
         "without a mention. Its *fit* is building the place index.",
         "- **BBC** is single-label: accuracy and macro-F1 of each system's top-scoring label, mean over the 5 "
         "folds (± standard deviation across folds).",
+        "- **World** (`configs/world.yaml`: Reuters-21578, WCEP 2010-2020, WCEP 2025, AllSides): newstag is "
+        "fitted as `newstag train` fits it (the prepared train split of every corpus, thresholds on "
+        "validation, each head on the documents whose corpus covers its label). The peers train on the "
+        "documents with a known theme (TF-IDF + LinearSVC: train + validation with (1,2)-grams, min_df 2, "
+        "titles included; fastText: train, its grid and threshold on validation). Scored on the WCEP 2025 "
+        "October-December test items (never used for fitting or thresholds): accuracy and macro-F1 of each "
+        "system's top-scoring theme among the ten the portal's categories cover (`migration`, which only "
+        "AllSides feeds, is left out of the pick).",
         "- **Figures**: *fit s* is the wall time of one fit (median over runs; BBC: over folds too); *docs/s "
         "memory* is test documents / prediction wall time from raw title + text to labels, one process "
         "(median of all repeats); *peak RSS* is the child process's `ru_maxrss` (interpreter, libraries, the "
@@ -159,6 +167,23 @@ def _sizes(ds: dict[str, Any]) -> str:
     return f"train {u[0]['train']:,} / validation {u[0]['validation']:,} / test {u[0]['test']:,} articles"
 
 
+def _scored_line(ds: dict[str, Any], axis: str) -> str:
+    """What a several-corpora table scores: its test corpora, the labels top-1 picks from, the documents
+    each split knows the axis on (empty for the single-corpus datasets)."""
+    scored = (ds.get("scored") or {}).get(axis)
+    if scored is None:
+        return ""
+    known = ds.get("known", {}).get(axis, {})
+    corpora = ", ".join(f"`{c}`" for c in ds.get("test_corpora", {}).get(axis, []))
+    left = ds["labels"][axis] - len(scored)
+    return (
+        f" Scored on the test documents of {corpora} ({known.get('test', 0):,}), on the {len(scored)} labels "
+        f"that corpus covers" + (f" ({left} left out)" if left else "") + "; "
+        f"{axis} known on {known.get('train', 0):,} train and {known.get('validation', 0):,} validation "
+        "documents (the peers train on those; newstag on the whole splits, as `newstag train` does)."
+    )
+
+
 def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
     lines = []
     systems = ds.get("systems", {})
@@ -177,7 +202,8 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
                 "two tables."
                 if name == "reuters"
                 else ""
-            ),
+            )
+            + _scored_line(ds, axis),
             "",
             f"| system | {head} | macro-F1 | fit s | tune s | docs/s memory | docs/s file (CLI, --jobs 2) | "
             "peak RSS MB | model MB |",

@@ -1,13 +1,15 @@
 """``make bench`` / ``make bench-quick``: newstag side by side with fastText, a plain TF-IDF + linear SVM and a
 gazetteer-only region baseline, on identical splits, on this machine, in one run.
 
-    python -m bench.run [--quick] [--only r90|reuters|bbc|scale ...] [--repeats N] [--no-cli]
+    python -m bench.run [--quick] [--only r90|reuters|bbc|world|scale ...] [--repeats N] [--no-cli]
 
 Protocol (also written at the top of ``bench/results.md``):
 
 - Datasets (``bench.data``): Reuters-21578 ApteMod R90 topics, Reuters-21578 ModApte regions and themes (the
   prepared splits of ``configs/reuters-r90.yaml`` and ``configs/reuters.yaml``), BBC News themes (stratified,
-  seeded 5-fold CV over all 2,225 articles, validation carved out of each training fold).
+  seeded 5-fold CV over all 2,225 articles, validation carved out of each training fold), and the world
+  themes (``configs/world.yaml``'s prepared train and validation splits, scored on the WCEP 2025
+  October-December test items: top-1 among the ten themes the portal covers).
 - Systems (``bench.systems``): train on train (+ validation when the system has no use for it), tune on
   validation, score on test; every F1 computed by ``pipeline.metrics.axis_metrics``.
 - Each system is fitted and measured in its own child process (``bench.worker``): fit wall time, in-memory
@@ -110,18 +112,27 @@ def _metrics(gold: list[list[str]], pred: list[list[str]], labels: list[str]) ->
     return {k: m[k] for k in METRIC_KEYS}
 
 
+def _scored_metrics(gold: list[list[str] | None], pred: list[list[str]], labels: list[str]) -> dict[str, Any]:
+    """``_metrics`` over the documents whose gold is known (None: the corpus does not feed the axis)."""
+    keep = [k for k, g in enumerate(gold) if g is not None]
+    return _metrics([gold[k] for k in keep], [pred[k] for k in keep], labels)
+
+
 def score_run(run: dict[str, Any], data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per axis, metrics of one child run (CV: the mean over folds, with the per-fold values)."""
+    """Per axis, metrics of one child run (CV: the mean over folds, with the per-fold values), over the
+    scored labels of the axis (``data["scored"]``, default all) and the test documents known on it."""
     out: dict[str, dict[str, Any]] = {}
-    for axis, labels in data["axes"].items():
+    scored = data.get("scored") or {}
+    for axis, all_labels in data["axes"].items():
+        labels = scored.get(axis, all_labels)
         per_unit = []
         for unit, res in zip(data["units"], run["units"], strict=True):
             if axis not in (res["pred"] or {}):
                 continue
             gold = [data["docs"][axis][i] for i in unit["test"]]
-            entry = {"thresholded": _metrics(gold, res["pred"][axis], labels)}
+            entry = {"thresholded": _scored_metrics(gold, res["pred"][axis], labels)}
             if res.get("top1") and axis in res["top1"]:
-                entry["top1"] = _metrics(gold, res["top1"][axis], labels)
+                entry["top1"] = _scored_metrics(gold, res["top1"][axis], labels)
             per_unit.append(entry)
         if not per_unit:
             continue
@@ -195,7 +206,12 @@ def bench_dataset(name: str, quick: bool, repeats: int, predict_repeats: int) ->
         "units": data["sizes"],
         "n_docs": data["n_docs"],
         "labels": {a: len(v) for a, v in data["axes"].items()},
+        "goals": dict(spec.goals),
     }
+    if "scored" in data:
+        result["scored"] = data["scored"]
+        result["test_corpora"] = data["test_corpora"]
+        result["known"] = _known_counts(data)
     say(f"[{name}] fastText grid on validation ({'quick' if quick else 'full'} grid)")
     tune = run_child({"system": "fasttext-tune", "data": str(path), "quick": quick}, f"{name}-fasttext-tune")
     if "error" in tune:
@@ -224,6 +240,15 @@ def bench_dataset(name: str, quick: bool, repeats: int, predict_repeats: int) ->
     result["systems"] = {s: summarize_system(r, data) for s, r in runs.items()}
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def _known_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Per benchmarked axis and split, how many documents have a known gold entry."""
+    unit = data["units"][0]
+    return {
+        axis: {s: sum(data["docs"][axis][i] is not None for i in unit[s]) for s in unit}
+        for axis in data["axes"]
+    }
 
 
 # --------------------------------------------------------------------------- file to file
@@ -386,6 +411,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                             "met": met,
                         }
                     )
+    out += goal_targets(results)
     ft = results["datasets"].get(SCALE_DATASET, {}).get("systems", {}).get("fasttext", {})
     ft_dps, ft_cpu = ft.get("predict_docs_per_s"), ft.get("predict_docs_per_cpu_s")
     scale = results.get("scale") or {}
@@ -429,6 +455,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "note": note,
         }
     )
+    return out
+
+
+def goal_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each dataset's absolute goals (``DatasetSpec.goals``, "axis metric" -> floor) with newstag's figure."""
+    out = []
+    for name, ds in results["datasets"].items():
+        nt = ds.get("systems", {}).get("newstag", {}).get("axes", {})
+        for goal, floor in ds.get("goals", {}).items():
+            axis, metric = goal.split()
+            mine = nt.get(axis, {}).get(metric)
+            out.append(
+                {
+                    "target": f"{name} {axis} {metric.replace('_', '-')}: newstag >= {floor:.2f} (goal)",
+                    "newstag": mine,
+                    "peer": floor,
+                    "margin": None if mine is None else mine - floor,
+                    "met": None if mine is None else mine >= floor,
+                }
+            )
     return out
 
 
@@ -511,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     results["cli"] = cli_status() if not args.no_cli else {"available": False, "reason": "--no-cli"}
     if results["cli"]["available"]:
         t0 = time.perf_counter()
-        cli_names = [n for n in names if not quick or n == SCALE_DATASET]
+        cli_names = [n for n in names if DATASETS[n].cli and (not quick or n == SCALE_DATASET)]
         rows = bench_cli_rows(cli_names, results, cli_repeats)
         for name, row in rows.items():
             results["datasets"][name]["cli"] = row
