@@ -323,6 +323,8 @@ class NewsTagger(BaseEstimator):
         if augmented:  # recent documents get a second copy of their features (Daume's "easy adaptation")
             scale = sp.diags(rec.astype(np.float32) * np.float32(self.recent_weight))
             Xa = sp.hstack([Xa, scale @ Xa], format="csr")
+        Xa = Xa.tocsr()
+        Xa.sort_indices()  # here, once: a fit sorting a shared matrix in place would race the other threads
         return Xa, cols, rows, augmented
 
     def _fit_heads(

@@ -663,11 +663,17 @@ def run_note(
         "| axis | validation micro-F1 | validation macro-F1 | test micro-F1 | test macro-F1 |",
         "|---|---|---|---|---|",
     ]
-    for axis in cfg.axes:
-        v, t = reports["validation"]["axes"][axis], reports["test"]["axes"][axis]
-        lines.append(
-            f"| {axis} | {v['micro_f1']:.4f} | {v['macro_f1']:.4f} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} |"
-        )
+    sections = [("", reports["validation"], reports["test"])] + [
+        (f"{name}: ", reports["validation"].get("corpora", {}).get(name, {}), test)
+        for name, test in reports["test"].get("corpora", {}).items()
+    ]
+    for prefix, validation, test in sections:
+        for axis in cfg.axes:
+            if axis not in test.get("axes", {}):
+                continue
+            v, t = validation.get("axes", {}).get(axis), test["axes"][axis]
+            vals = f"{v['micro_f1']:.4f} | {v['macro_f1']:.4f}" if v else "- | -"
+            lines.append(f"| {prefix}{axis} | {vals} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} |")
     lines += [
         "",
         f"Documents: train {sizes['train']:,}, validation {sizes['validation']:,}, test {sizes['test']:,}. "

@@ -22,7 +22,7 @@ import yaml
 from pipeline import tracking
 from pipeline.config import Config, ConfigError, apply_overrides, load_config
 from pipeline.evaluate import evaluate_split
-from pipeline.metrics import metric_items
+from pipeline.metrics import Coverage, metric_items
 from pipeline.model import tagger_from_config
 from pipeline.prepare import load_prepared, prepare, split_frame
 from pipeline.tracking import SearchOutcome
@@ -51,15 +51,19 @@ def trial_overrides(cfg: Config, n_trials: int | None = None) -> list[list[str]]
 
 
 def _run_trial(
-    cfg_dict: dict[str, Any], sets: list[str], frames: dict[str, Any], metric: str
+    cfg_dict: dict[str, Any],
+    sets: list[str],
+    frames: dict[str, Any],
+    metric: str,
+    coverage: Coverage | None = None,
 ) -> dict[str, Any]:
     """Fit one trial and score it on validation (runs in a worker process)."""
     cfg = Config.model_validate(apply_overrides(cfg_dict, sets))
     start = time.perf_counter()
     tagger = tagger_from_config(cfg)
     (xt, yt), (xv, yv) = frames["train"], frames["validation"]
-    tagger.fit(xt, yt, xv, yv)
-    report, _ = evaluate_split(tagger, xv, yv)
+    tagger.fit(xt, yt, xv, yv, coverage=coverage)
+    report, _ = evaluate_split(tagger, xv, yv, coverage)
     metrics = metric_items(report, "validation")
     metrics["time/train_seconds"] = time.perf_counter() - start
     return {
@@ -92,7 +96,10 @@ def tune(
     start = time.perf_counter()
     base = cfg.model_dump(mode="json")
     jobs = n_jobs or cfg.tune.n_jobs
-    results = Parallel(n_jobs=jobs)(delayed(_run_trial)(base, sets, frames, metric) for sets in trials)
+    coverage = prepared.report.get("coverage")
+    results = Parallel(n_jobs=jobs)(
+        delayed(_run_trial)(base, sets, frames, metric, coverage) for sets in trials
+    )
     missing = [r for r in results if r["score"] is None]
     if missing:
         raise ConfigError(f"tune.metric {metric!r} is not a validation metric of this config")
