@@ -7,7 +7,7 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-CONFIG  ?= configs/reuters.yaml
+CONFIG  ?= configs/world.yaml
 SHARED  ?= ../shared/data
 ARGS    ?=
 

@@ -2,4 +2,4 @@
 
 __version__ = "0.1.0"
 
-DEFAULT_CONFIG = "configs/reuters.yaml"
+DEFAULT_CONFIG = "configs/world.yaml"

@@ -356,7 +356,7 @@ def _ui_parser(sub: argparse._SubParsersAction) -> None:
         "-c",
         default=None,
         metavar="PATH",
-        help="config whose experiment page to print (default: configs/reuters.yaml)",
+        help="config whose experiment page to print (default: configs/world.yaml)",
     )
     _add_tracking(p)
     p.add_argument(

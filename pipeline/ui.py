@@ -34,7 +34,7 @@ from pipeline import DEFAULT_CONFIG, tracking
 from pipeline.config import load_config
 
 EXIT_OK, EXIT_NO_RUNS, EXIT_FAILED, EXIT_USAGE = 0, 1, 1, 2
-TRAIN_HINT = "make train   (or: newstag train --config configs/reuters.yaml)"
+TRAIN_HINT = "make train   (or: newstag train --config configs/world.yaml)"
 SERVER_ENV = {
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",  # no huey job runner: 2 processes instead of 9
     "MLFLOW_DISABLE_TELEMETRY": "true",

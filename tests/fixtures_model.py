@@ -89,6 +89,8 @@ def _train(root: Path) -> TrainedModel:
         "features.word.max_features=20000",
         "--set",
         "thresholds.strategy=validation",
+        "--set",
+        "tracking.registered_model=news-tagger",  # the CLI's default model name
         "--json",
     ]
     done = subprocess.run(
