@@ -69,9 +69,11 @@ class CorpusConfig(Strict):
     download_url: str | None = None
     download_sha256: str | None = None
 
-    @field_validator("validation_from", "test_from", "date_until")
+    @field_validator("validation_from", "test_from", "date_until", mode="before")
     @classmethod
-    def _iso_date(cls, value: str | None) -> str | None:
+    def _iso_date(cls, value: Any) -> str | None:
+        if isinstance(value, date):  # YAML reads an unquoted 2019-01-01 as a date
+            return value.isoformat()
         if value is not None:
             try:
                 date.fromisoformat(value)
@@ -351,20 +353,32 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return parts, value
 
 
+def _step(node: Any, part: str, item: str) -> tuple[Any, str | int]:
+    """(the container ``part`` names in ``node``, its key): a list takes an index (``corpora.0.path``)."""
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"--set {item!r}: {part!r} is not an index of a list of {len(node)}")
+        return node, int(part)
+    return node, part
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of ``raw`` with each ``dotted.key=value`` set (intermediate dicts are created)."""
+    """A copy of ``raw`` with each ``dotted.key=value`` set (intermediate dicts are created; a list item is
+    named by its index, as in ``corpora.0.path``)."""
     data = json.loads(json.dumps(raw))
     for item in overrides:
         parts, value = parse_override(item)
         node = data
         for part in parts[:-1]:
-            child = node.get(part)
+            node, key = _step(node, part, item)
+            child = node[key] if isinstance(node, list) else node.get(key)
             if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
+                child = node[key] = {}
+            if not isinstance(child, dict | list):
                 raise ConfigError(f"--set {item!r}: {part!r} is not a section")
             node = child
-        node[parts[-1]] = value
+        node, key = _step(node, parts[-1], item)
+        node[key] = value
     return data
 
 

@@ -230,3 +230,13 @@ def test_recent_corpora_weights_fold_into_one_matrix(tmp_path: Path) -> None:
     np.testing.assert_allclose(recent.coef_[:, regions], plain_coef[:, regions], atol=1e-3)
     one = pd.DataFrame({"title": [""], "text": ["Asylum seekers and migrants await deportation flights."]})
     assert recent.predict_labels(one)["themes"] == [["migration"]]
+
+
+def test_set_reaches_a_corpus_by_its_index_and_takes_unquoted_dates(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    cfg = load_config(path, ["corpora.0.validation_from=2025-09-01", "corpora.1.max_chars=500"])
+    assert (cfg.corpora[0].validation_from, cfg.corpora[1].max_chars) == ("2025-09-01", 500)
+    with pytest.raises(ConfigError, match="not an index of a list of 2"):
+        load_config(path, ["corpora.2.path=x"])
+    with pytest.raises(ConfigError, match="corpora.0.test_from"):
+        load_config(path, ["corpora.0.test_from=October"])
