@@ -16,6 +16,7 @@ from pipeline.features import Featurizer
 from pipeline.metrics import metric_items
 from pipeline.model import NewsTagger
 from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.reports import summary_lines
 
 PORTAL = {
     "conflict": "Armed clashes and drone strikes hit the border villages near {place}.",
@@ -202,6 +203,8 @@ def test_each_corpus_is_scored_on_the_labels_it_covers_with_a_report_per_corpus(
         if c == "portal"
     )
     assert portal["regions"]["n_docs"] == known
+    lines = summary_lines(report)
+    assert any(line.startswith("  portal themes:") and "top-1 acc 1.000" in line for line in lines)
     items = metric_items(report, "test")
     assert "test/portal/themes/top1_accuracy" in items and "test/articles/themes/micro_f1" in items
 
