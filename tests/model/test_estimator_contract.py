@@ -265,6 +265,11 @@ ALTERNATIVES = {
     "model.class_weight": None,
     "model.max_iter": 500,
     "model.n_jobs": 1,
+    "model.recent_corpora": ["reuters"],
+    "model.recent_weight": 3.0,
+    "model.recent_axes": ["regions"],
+    "axes.regions.C": 0.25,
+    "axes.themes.C": 4.0,
     "thresholds.strategy": "validation",
     "thresholds.cv_folds": 5,
     "thresholds.default": 0.4,
@@ -277,7 +282,7 @@ ALTERNATIVES = {
     "axes.themes.at_least_one": True,
     "split.seed": 7,
 }
-TAGGER_KEYS = re.compile(r"(features|model|thresholds)\..+|axes\.\w+\.(min_support|at_least_one)|split\.seed")
+TAGGER_KEYS = re.compile(r"(features|model|thresholds)\..+|axes\.\w+\.(min_support|at_least_one|C)|split\.seed")
 
 
 def test_every_model_config_key_reaches_the_tagger(tmp_path: Path) -> None:
