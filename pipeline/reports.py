@@ -374,20 +374,23 @@ def plot_confusion_single(
 def write_figures(
     out: Path, tagger: Any, report: dict, gold: Mapping[str, list[list[str]]], scores: Mapping[str, Any]
 ) -> list[Path]:
-    """The PNG figures of a test report: per-label F1, PR curves, label co-occurrence."""
+    """The PNG figures of a test report: per-label F1, PR curves, label co-occurrence (over the documents
+    whose labels are known on each axis)."""
     paths = []
     th = tagger.thresholds()
     for axis in tagger.axes:
         labels = tagger.labels_[axis]
+        known = [i for i, row in enumerate(gold[axis]) if row is not None]
+        axis_gold = [gold[axis][i] for i in known]
         paths.append(plot_per_label_f1(report, axis, out / f"{axis}_per_label_f1.png"))
         paths.append(
             plot_pr_curves(
-                gold[axis],
-                scores[axis],
+                axis_gold,
+                scores[axis][known],
                 labels,
                 out / f"{axis}_pr_curves.png",
                 dict(zip(labels, th[axis], strict=True)),
             )
         )
-        paths.append(plot_cooccurrence(gold[axis], labels, out / f"{axis}_cooccurrence.png"))
+        paths.append(plot_cooccurrence(axis_gold, labels, out / f"{axis}_cooccurrence.png"))
     return paths

@@ -64,7 +64,7 @@ def check_trainable(cfg: Config, sizes: Mapping[str, int], gold: Mapping[str, li
             + " (each split needs some)"
         )
     for axis, acfg in cfg.axes.items():
-        counts = Counter(label for row in gold[axis] for label in row)
+        counts = Counter(label for row in gold[axis] for label in row or ())
         if not counts or max(counts.values()) < acfg.min_support:
             best = f"the most frequent has {max(counts.values())}" if counts else "none has any"
             raise ConfigError(
