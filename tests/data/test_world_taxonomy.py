@@ -17,23 +17,11 @@ import pytest
 import yaml
 
 from pipeline.taxonomy import load_taxonomy
+from world_themes import THEMES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORLD_THEMES = REPO_ROOT / "configs" / "taxonomy" / "world-themes.yaml"
 REGIONS = REPO_ROOT / "configs" / "taxonomy" / "regions.yaml"
-THEMES = [
-    "conflict-and-security",
-    "diplomacy",
-    "politics-and-elections",
-    "law-and-crime",
-    "economy-and-trade",
-    "disasters",
-    "health-and-environment",
-    "science-and-technology",
-    "culture",
-    "sports",
-    "migration",
-]
 PORTAL = {
     "Armed conflicts and attacks": "conflict-and-security",
     "International relations": "diplomacy",
@@ -68,7 +56,7 @@ def _values(name: str, file: str, key: str) -> Counter[str]:
 
 
 def test_the_world_themes_are_exactly_the_eleven_foreign_policy_themes() -> None:
-    assert list(yaml.safe_load(WORLD_THEMES.read_text())["themes"]) == THEMES
+    assert tuple(yaml.safe_load(WORLD_THEMES.read_text())["themes"]) == THEMES
     assert load_taxonomy(WORLD_THEMES).labels == tuple(sorted(THEMES))
 
 

@@ -282,7 +282,9 @@ ALTERNATIVES = {
     "axes.themes.at_least_one": True,
     "split.seed": 7,
 }
-TAGGER_KEYS = re.compile(r"(features|model|thresholds)\..+|axes\.\w+\.(min_support|at_least_one|C)|split\.seed")
+TAGGER_KEYS = re.compile(
+    r"(features|model|thresholds)\..+|axes\.\w+\.(min_support|at_least_one|C)|split\.seed"
+)
 
 
 def test_every_model_config_key_reaches_the_tagger(tmp_path: Path) -> None:

@@ -11,19 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-THEMES = (
-    "conflict-and-security",
-    "diplomacy",
-    "politics-and-elections",
-    "law-and-crime",
-    "economy-and-trade",
-    "disasters",
-    "health-and-environment",
-    "science-and-technology",
-    "culture",
-    "sports",
-    "migration",
-)
+from world_themes import THEMES
 
 
 class Story(NamedTuple):
