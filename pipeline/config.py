@@ -272,6 +272,9 @@ class Config(Strict):
     def _axes_present(self) -> Config:
         if not self.axes:
             raise ValueError("axes: at least one label axis is needed")
+        for axis in self.model.recent_axes or []:
+            if axis not in self.axes:
+                raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
         if (self.corpus is None) == (self.corpora is None):
             raise ValueError("give either corpus: (one corpus) or corpora: (a list of named corpora)")
         if self.corpus is not None:
@@ -294,9 +297,6 @@ class Config(Strict):
                     raise ValueError(
                         f"corpora.{i}.axes.{axis}: not an axis of this config ({sorted(self.axes)})"
                     )
-        for axis in self.model.recent_axes or []:
-            if axis not in self.axes:
-                raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
         for name in self.model.recent_corpora:
             if name not in names:
                 raise ValueError(f"model.recent_corpora: {name!r} is not a corpus of this config ({names})")
