@@ -4,6 +4,7 @@ unknown labels, coverage, heads trained only on the corpora that cover their lab
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +244,39 @@ def test_set_reaches_a_corpus_by_its_index_and_takes_unquoted_dates(tmp_path: Pa
         load_config(path, ["corpora.2.path=x"])
     with pytest.raises(ConfigError, match=r"corpora\.0\.test_from"):
         load_config(path, ["corpora.0.test_from=October"])
+
+
+@pytest.mark.e2e
+def test_cli_trains_several_corpora_and_evaluate_json_reports_each(tmp_path: Path) -> None:
+    """`newstag train` then `newstag evaluate --json` on a config with two corpora: one report per corpus."""
+    import subprocess
+    import sys
+
+    from pipeline.cli import QUIET_ENV
+
+    config = _config(tmp_path)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, **QUIET_ENV}
+    newstag = [sys.executable, "-m", "pipeline.cli"]
+    sets = [
+        "--set",
+        f"tracking.export_dir={tmp_path / 'models'}",
+        "--set",
+        "tracking.registered_model=several",
+    ]
+    train = subprocess.run(
+        [*newstag, "train", "-c", str(config), "--tracking-uri", store, *sets, "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "test/portal/themes/top1_accuracy" in json.loads(train.stdout)["metrics"]
+    evaluate = subprocess.run(
+        [*newstag, "evaluate", "-m", "models:/several@champion", "--tracking-uri", store, "-c", str(config),
+         "--split", "test", "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    report = json.loads(evaluate.stdout)
+    assert set(report["corpora"]) == {"portal", "articles"}
+    assert report["corpora"]["portal"]["axes"]["themes"]["top1_accuracy"] == pytest.approx(1.0)
+    assert set(report["corpora"]["articles"]["axes"]) == {"themes"}
