@@ -364,31 +364,32 @@ class NewsTagger(BaseEstimator):
         coef = np.stack([h[0] for h in heads], axis=1) if heads else np.zeros((X.shape[1], 0), np.float32)
         return coef, np.asarray([h[1] for h in heads], dtype=np.float32)
 
-    def _mask(self, X: Docs, Y: Labels, coverage: Coverage | None) -> np.ndarray | None:
+    def _mask(self, corpora: np.ndarray, Y: Labels, coverage: Coverage | None) -> np.ndarray | None:
         """(n_docs, n_labels) booleans: the documents that train and score each head (None: all of them).
 
         A document counts for a label when its labels on that axis are known (not None) and its corpus covers
-        the label; a corpus that ``coverage`` does not name covers every label.
+        the label; a corpus that ``coverage`` does not name covers every label. ``corpora``: each document's
+        corpus (``corpus_column``).
         """
-        corpora = corpus_column(X, _n_docs(X))
+        coverage = coverage or {}
         parts = []
         for axis in self.axes:
             labels = self.labels_[axis]
             known = np.fromiter((row is not None for row in Y[axis]), dtype=bool, count=len(corpora))
             part = np.repeat(known[:, None], len(labels), axis=1)
-            for name in set(corpora) & set(coverage or {}):
-                covered = (coverage or {})[name].get(axis, ())
+            for name in set(corpora) & set(coverage):
+                covered = coverage[name].get(axis, ())
                 outside = [j for j, label in enumerate(labels) if label not in covered]
                 part[np.ix_(corpora == name, outside)] = False
             parts.append(part)
         mask = np.hstack(parts)
         return None if mask.all() else mask
 
-    def _recent(self, X: Docs) -> np.ndarray | None:
+    def _recent(self, corpora: np.ndarray) -> np.ndarray | None:
         """Which documents come from a recent corpus (None when no corpus is recent or the weight is 0)."""
         if not self.recent_corpora or not self.recent_weight:
             return None
-        recent = np.isin(corpus_column(X, _n_docs(X)), list(self.recent_corpora))
+        recent = np.isin(corpora, list(self.recent_corpora))
         return recent if recent.any() else None
 
     def _binarize(self, rows: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
@@ -456,15 +457,16 @@ class NewsTagger(BaseEstimator):
         M = self.featurizer_.fit_transform(X)
         featurized = time.perf_counter()
         self._choose_labels(Y)
-        Yb, mask, recent = self._stack(Y), self._mask(X, Y, coverage), self._recent(X)
+        corpora = corpus_column(X, _n_docs(X))
+        Yb, mask, recent = self._stack(Y), self._mask(corpora, Y, coverage), self._recent(corpora)
         self.coef_, self.intercept_ = self._fit_heads(M, Yb, mask, recent)
-        self.trained_on_ = self._trained_on(X, mask)
+        self.trained_on_ = self._trained_on(corpora, mask)
         fitted = time.perf_counter()
         if strategy == "validation":
             held = (
                 self._raw(self.featurizer_.transform(X_val)),
                 self._stack(Y_val),
-                self._mask(X_val, Y_val, coverage),
+                self._mask(corpus_column(X_val, _n_docs(X_val)), Y_val, coverage),
             )
         elif strategy == "cv":
             held = (self._oof_scores(M, Yb, mask, recent), Yb, mask)
@@ -480,9 +482,8 @@ class NewsTagger(BaseEstimator):
         self.fit_seconds_ = end - start
         return self
 
-    def _trained_on(self, X: Docs, mask: np.ndarray | None) -> dict[str, dict[str, list[str]]]:
+    def _trained_on(self, corpora: np.ndarray, mask: np.ndarray | None) -> dict[str, dict[str, list[str]]]:
         """Per axis and label, the corpora whose documents trained its head."""
-        corpora = corpus_column(X, _n_docs(X))
         out: dict[str, dict[str, list[str]]] = {}
         for axis, s in self._slices().items():
             out[axis] = {}
