@@ -239,8 +239,7 @@ def metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
     items: dict[str, float] = {}
     for axis, metrics in report["axes"].items():
         prefix = f"{split}/{_metric_segment(axis)}"
-        names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
-        items.update({f"{prefix}/{name}": float(metrics[name]) for name in names})
+        items.update(_summary_items(prefix, metrics))
         per_label = metrics["per_label"]
         for label, segment in _label_segments(per_label).items():
             items[f"{prefix}/f1/{segment}"] = float(per_label[label]["f1"])
@@ -307,7 +306,7 @@ def _covered_axis(
     keep = [i for i in rows if gold[i] is not None]
     if not keep:
         return None
-    g = [list(gold[i] or ()) for i in keep]
+    g = [list(gold[i]) for i in keep]
     p = [[label for label in pred[i] if allowed[i] is None or label in allowed[i]] for i in keep]
     union = None if any(allowed[i] is None for i in keep) else frozenset().union(*(allowed[i] for i in keep))
     known = [label for label in model_labels if union is None or label in union]
@@ -331,13 +330,15 @@ def covered_report(
     document is left out of that axis), a document is scored only on the labels its corpus covers, and with
     several corpora the report has a ``corpora`` section, one report per corpus."""
     n = len(corpora)
+    allowed = {axis: [_allowed(coverage, corpus, axis) for corpus in corpora] for axis in gold}
 
     def report(rows: list[int]) -> dict[str, Any]:
         axes = {}
         for axis, rows_gold in gold.items():
-            allowed = [_allowed(coverage, corpora[i], axis) for i in range(n)]
             axis_scores = scores.get(axis) if scores is not None else None
-            metrics = _covered_axis(rows, rows_gold, pred[axis], axis_scores, model_labels[axis], allowed)
+            metrics = _covered_axis(
+                rows, rows_gold, pred[axis], axis_scores, model_labels[axis], allowed[axis]
+            )
             if metrics is not None:
                 axes[axis] = metrics
         return {"n_docs": len(rows), "axes": axes}
@@ -354,7 +355,13 @@ def corpus_metric_items(report: Mapping[str, Any], split: str) -> dict[str, floa
     items: dict[str, float] = {}
     for corpus, sub in report.get("corpora", {}).items():
         for axis, metrics in sub["axes"].items():
-            prefix = f"{split}/{_metric_segment(corpus)}/{_metric_segment(axis)}"
-            names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
-            items.update({f"{prefix}/{name}": float(metrics[name]) for name in names})
+            items.update(
+                _summary_items(f"{split}/{_metric_segment(corpus)}/{_metric_segment(axis)}", metrics)
+            )
     return items
+
+
+def _summary_items(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``{prefix/name: value}`` for the summary metrics (and top-1 ones, where present) of one axis."""
+    names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
+    return {f"{prefix}/{name}": float(metrics[name]) for name in names}
