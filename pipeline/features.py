@@ -7,7 +7,6 @@ the gazetteer block sees the title and the text apart, so title mentions can wei
 
 from __future__ import annotations
 
-import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
@@ -28,29 +27,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.gazetteer import Gazetteer, GazetteerVectorizer
+from pipeline.scoring import DEFAULT_TOKEN_PATTERN, WordCounter, gazetteer_block, joined, split_docs
 from pipeline.taxonomy import country_regions
 
 Docs = Sequence[str] | Mapping[str, Sequence[Any]] | Any  # Any: a pandas DataFrame
-
-
-def split_docs(docs: Docs) -> tuple[list[str], list[str]]:
-    """(titles, texts) from strings or a table with ``text`` and optional ``title`` columns."""
-    if isinstance(docs, str):
-        raise TypeError("expected a sequence of documents, got a single string")
-    if hasattr(docs, "columns") or isinstance(docs, Mapping):
-        if "text" not in docs:
-            raise ValueError("the input table needs a 'text' column")
-        texts = [t if isinstance(t, str) else "" for t in docs["text"]]
-        raw_titles = docs["title"] if "title" in docs else [""] * len(texts)
-        titles = [t if isinstance(t, str) else "" for t in raw_titles]
-        return titles, texts
-    texts = [t if isinstance(t, str) else "" for t in docs]
-    return [""] * len(texts), texts
-
-
-def joined(titles: Sequence[str], texts: Sequence[str]) -> list[str]:
-    """Title and text as one string per document (what the n-gram blocks read)."""
-    return [f"{ti}\n{te}" if ti else te for ti, te in zip(titles, texts, strict=True)]
 
 
 _VOCABULARY = (
@@ -252,9 +232,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def _gazetteer_matrix(self, vec: Any, titles: list[str], texts: list[str]) -> sp.csr_matrix:
         mat = vec.transform(list(zip(titles, texts, strict=True))).tocsr()
-        if self.gazetteer_mode == "log+share":
-            mat = sp.hstack([mat, _region_shares(mat, vec.n_regions_)], format="csr")
-        return (mat * self.gazetteer_weight).astype(np.float32).tocsr()
+        return gazetteer_block(mat, self.gazetteer_mode == "log+share", vec.n_regions_, self.gazetteer_weight)
 
     def transform(self, X: Docs) -> sp.csr_matrix:
         """The feature matrix of ``X`` (rows in input order)."""
@@ -289,134 +267,14 @@ class Featurizer(TransformerMixin, BaseEstimator):
 #
 # ``TfidfVectorizer.transform`` spends nearly all its time in Python: it builds every bigram string of every
 # document, looks each one up and counts in a dict per document. ``word_transform`` gives the same matrix,
-# bit for bit, for the default word analyzer:
-# - ASCII documents: one ``bytes.translate`` maps every character outside [A-Za-z0-9_] to a space (and
-#   lowercases), Arrow splits on spaces; the runs of two or more characters left are exactly what
-#   ``(?u)\b\w\w+\b`` finds in ASCII text. Other documents go through the vectorizer's own regex.
-# - Tokens become word ids in one Arrow hash lookup; bigrams are looked up as integer pairs in a hash index;
-#   (document, column) pairs are counted with one sort. No Python object is made per token or n-gram.
-# Only the counting is replaced: the TF-IDF weighting and normalisation are scikit-learn's own
+# bit for bit, for the default word analyzer: the counts come from ``pipeline.scoring.WordCounter`` (the
+# counter a compiled model scores with), the TF-IDF weighting and normalisation are scikit-learn's own
 # ``TfidfTransformer.transform``.
 
-_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_WORD_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789_"
-_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DEFAULT_TOKEN_PATTERN = DEFAULT_TOKEN_PATTERN
 
 
-class _WordIndex:
-    """Lookup tables for one fitted vectorizer: words (id order), unigram id -> column, bigram ids -> column."""
-
-    def __init__(self, vec: TfidfVectorizer) -> None:
-        import pandas as pd
-        import pyarrow as pa
-
-        self.vocabulary = vec.vocabulary_
-        self.n_features = len(self.vocabulary)
-        self.min_n, self.max_n = vec.ngram_range
-        self.lowercase = bool(vec.lowercase)
-        self.dtype = vec.dtype
-        self.pattern = re.compile(vec.token_pattern)
-        words: dict[str, int] = {}
-        uni: list[tuple[int, int]] = []
-        bi: list[tuple[int, int, int]] = []
-        for term, col in self.vocabulary.items():
-            first, sep, second = term.partition(" ")
-            a = words.setdefault(first, len(words))
-            if sep:
-                bi.append((a, words.setdefault(second, len(words)), col))
-            else:
-                uni.append((a, col))
-        self.n_words = n_words = len(words)
-        self.words = pa.array(list(words), type=pa.string())  # position = word id
-        # ASCII tokens are bytes; non-ASCII words can never match them, so they are left out (as empty keys)
-        self.words_ascii = pa.array([w.encode("ascii") if w.isascii() else b"" for w in words], pa.binary())
-        # index -1 (an unknown word) reads the last slot, which stays -1
-        self.unigram_col = np.full(n_words + 1, -1, dtype=np.int64)
-        for a, col in uni:
-            self.unigram_col[a] = col
-        pairs = np.asarray(bi, dtype=np.int64).reshape(-1, 3)
-        self.bigram_index = pd.Index(pairs[:, 0] * n_words + pairs[:, 1])
-        self.bigram_col = pairs[:, 2].copy()
-        table = bytearray(b" " * 256)
-        for c in _WORD_CHARS + _UPPER:
-            table[c] = c + 32 if self.lowercase and c in _UPPER else c
-        self.table = bytes(table)
-
-    def _ascii_ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(position in ``docs``, word id or -1) of every token of ASCII documents, in order."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        table = self.table
-        translated = pa.array([d.encode("ascii").translate(table) for d in docs], type=pa.binary())
-        runs = pc.split_pattern(translated, pattern=b" ")
-        flat = runs.flatten()
-        token = pc.greater_equal(pc.binary_length(flat), 2)
-        parent = pc.list_parent_indices(runs).filter(token)
-        ids = pc.index_in(flat.filter(token), value_set=self.words_ascii)
-        return _numpy(parent), _numpy(pc.fill_null(ids, -1))
-
-    def _regex_ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(position in ``docs``, word id or -1) of every token, found with the vectorizer's regex."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        findall, lower = self.pattern.findall, self.lowercase
-        tokens: list[str] = []
-        lengths = np.empty(len(docs), dtype=np.int64)
-        for i, doc in enumerate(docs):
-            found = findall(doc.lower() if lower else doc)
-            tokens += found
-            lengths[i] = len(found)
-        ids = pc.index_in(pa.array(tokens, type=pa.string()), value_set=self.words)
-        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), _numpy(pc.fill_null(ids, -1))
-
-    def counts(self, docs: Sequence[str]) -> sp.csr_matrix:
-        """The (n_docs, n_features) count matrix ``CountVectorizer.transform`` would build."""
-        n = len(docs)
-        ascii_rows = [i for i, d in enumerate(docs) if d.isascii()]
-        other_rows = [i for i, d in enumerate(docs) if not d.isascii()] if len(ascii_rows) < n else []
-        doc_parts, id_parts = [], []
-        for rows, tokenize in ((ascii_rows, self._ascii_ids), (other_rows, self._regex_ids)):
-            if rows:
-                local, ids = tokenize([docs[i] for i in rows])
-                doc_parts.append(np.asarray(rows, dtype=np.int64)[local])
-                id_parts.append(ids)
-        # every document's tokens are contiguous and in order, so neighbours within a document are its bigrams
-        doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int64)
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
-        keys = []
-        if self.min_n == 1:
-            col = self.unigram_col[ids]
-            found = col >= 0
-            keys.append(doc[found] * self.n_features + col[found])
-        if self.max_n == 2 and len(ids) > 1:
-            pair = (doc[1:] == doc[:-1]) & (ids[:-1] >= 0) & (ids[1:] >= 0)
-            pos = self.bigram_index.get_indexer(ids[:-1][pair] * self.n_words + ids[1:][pair])
-            found = pos >= 0
-            keys.append(doc[:-1][pair][found] * self.n_features + self.bigram_col[pos[found]])
-        key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-        if n * self.n_features < np.iinfo(np.int32).max:
-            key = key.astype(np.int32)  # sorts twice as fast
-        key.sort()
-        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
-        counts = np.diff(np.r_[first, len(key)])
-        unique = key[first]
-        rows, cols = np.divmod(unique, self.n_features)
-        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
-        index_dtype = np.int32 if max(len(unique), self.n_features) < np.iinfo(np.int32).max else np.int64
-        return sp.csr_matrix(
-            (counts.astype(self.dtype), cols.astype(index_dtype), indptr.astype(index_dtype)),
-            shape=(n, self.n_features),
-        )
-
-
-def _numpy(array: Any) -> np.ndarray:
-    """An Arrow integer array without nulls as an int64 numpy array."""
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-_WORD_INDEXES: weakref.WeakKeyDictionary[Any, _WordIndex] = weakref.WeakKeyDictionary()
+_WORD_INDEXES: weakref.WeakKeyDictionary[Any, WordCounter] = weakref.WeakKeyDictionary()
 _WORD_INDEX_LOCK = threading.Lock()
 
 
@@ -438,11 +296,14 @@ def _fast_word_ok(vec: Any) -> bool:
     )
 
 
-def _word_index(vec: Any) -> _WordIndex:
+def _word_index(vec: Any) -> WordCounter:
     with _WORD_INDEX_LOCK:
         index = _WORD_INDEXES.get(vec)
         if index is None or index.vocabulary is not vec.vocabulary_:  # refitted since
-            index = _WORD_INDEXES[vec] = _WordIndex(vec)
+            index = WordCounter.from_vocabulary(
+                vec.vocabulary_, tuple(vec.ngram_range), vec.lowercase, vec.dtype
+            )
+            _WORD_INDEXES[vec] = index
         return index
 
 
@@ -455,13 +316,6 @@ def word_transform(vec: Any, docs: Sequence[str]) -> sp.csr_matrix:
     if not _fast_word_ok(vec) or any(not isinstance(d, str) for d in docs):
         return vec.transform(docs)
     return vec._tfidf.transform(_word_index(vec).counts(docs), copy=False)
-
-
-def _region_shares(mat: sp.csr_matrix, n_regions: int) -> sp.csr_matrix:
-    """Each document's share of region mentions (from log1p counts): length-invariant region evidence."""
-    counts = np.expm1(mat[:, :n_regions].toarray().astype(np.float64))
-    total = counts.sum(axis=1, keepdims=True)
-    return sp.csr_matrix(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
 
 
 def featurizer_from_config(features: Any) -> Featurizer:

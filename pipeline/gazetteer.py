@@ -57,12 +57,10 @@ Matching rules:
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -70,6 +68,18 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.utils.validation import check_is_fitted
+
+from pipeline.places import (
+    _RUN_RE,
+    _UP,
+    KINDS,
+    TITLE_SEP,
+    _country_counts,
+    _Entry,
+    _Index,
+    _scan,
+    mention_rows,
+)
 
 __all__ = [
     "DEFAULT_REGIONS",
@@ -80,8 +90,6 @@ __all__ = [
     "combine",
 ]
 
-KINDS = ("country", "demonym", "capital", "city", "other")
-"""The ``kind`` values ``Gazetteer.find`` reports."""
 
 DEFAULT_REGIONS: tuple[str, ...] = (
     "Africa",
@@ -92,9 +100,6 @@ DEFAULT_REGIONS: tuple[str, ...] = (
     "North America",
 )
 """The project's region names, in column order."""
-
-TITLE_SEP = "\n\x1e\n"
-"""Separator ``combine`` puts between a title and a body (ASCII record separator on its own line)."""
 
 # ---------------------------------------------------------------------------------------------------------
 # Hand-written data (kept small; everything else comes from the packages)
@@ -302,14 +307,6 @@ _STOP = frozenset(w.title() for w in ENGLISH_STOP_WORDS) | _AMBIGUOUS
 # Tokenisation
 # ---------------------------------------------------------------------------------------------------------
 
-_UP = "A-ZÀ-ÖØ-ÞĀ-ſ"  # capitals incl. Latin-1 and Latin Extended-A (the latter mixes cases; harmless)
-_WORD = rf"[{_UP}]\w*(?:[.\-]\w+|['’](?![sS]\b)\w+){{0,8}}\.?"
-_CONN = r"(?:of|the|and|de|del|da|das|do|dos|du|des|di|la|las|le|les|los|el|al|es|y|upon|am)(?!\w)"
-# A run of capitalised words, joined by single whitespace, possibly through lower-case connectors
-# ("Bosnia and Herzegovina", "Rio de Janeiro", "Côte d'Ivoire"). Bounded so that pathological input cannot
-# build huge matches; a name never spans more than a handful of words.
-_RUN_RE = re.compile(rf"{_WORD}(?:\s(?:{_WORD}|{_CONN}|d['’]{_WORD})){{0,24}}")
-
 _FOLD_TABLE = str.maketrans(
     {
         "ı": "i",
@@ -371,22 +368,6 @@ def _matchable(key: str) -> bool:
 _P_EXTRA, _P_COUNTRY, _P_DEMONYM, _P_CAPITAL, _P_SUBDIVISION, _P_CITY, _P_ALTNAME = range(7)
 
 _MIN_CAPITAL_PRECEDENCE = 50_000
-
-_Entry = tuple[str, str] | None  # (ISO alpha-2, kind), or None for a span that yields nothing
-
-
-@dataclass(frozen=True, slots=True)
-class _Index:
-    exact: dict[str, _Entry]
-    upper: dict[str, _Entry]
-    prefixes: frozenset[str]  # proper word prefixes of multi-word keys (exact and upper): "United Arab"
-    codes: frozenset[str]
-    stats: dict[str, int]
-    # run of capitalised words -> (its hits, their ISO codes): a run's hits depend on the run alone, and
-    # news repeats the same runs ("The U.S.", "Tokyo") endlessly. Bounded by _RUN_CACHE_SIZE.
-    runs: dict[str, tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
 
 class _Builder:
@@ -608,133 +589,6 @@ def _build_index(
     return _Index(exact, upper, prefixes, codes, stats)
 
 
-_MISS: Any = object()
-_STREAM_FROM = 1_000_000  # texts at least this long are scanned lazily instead of via findall
-
-
-_RUN_CACHE_SIZE = 200_000
-
-
-def _runs(text: str) -> Iterable[str]:
-    """The runs of capitalised words in text, in order."""
-    return _RUN_RE.findall(text) if len(text) < _STREAM_FROM else (m.group() for m in _RUN_RE.finditer(text))
-
-
-def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
-    """(hits, their ISO codes) of one run, computed once per process and run."""
-    cached = idx.runs.get(run)
-    if cached is not None:
-        return cached
-    out: list[tuple[str, str, str]] = []
-    # Fast path: the whole run is a key, or a single plain word (most runs are one of these).
-    e = idx.exact.get(run, _MISS)
-    if e is not _MISS:
-        if e is not None:
-            out.append((run, *e))
-    elif run.isalpha():
-        if run.isupper():
-            e = idx.upper.get(run)
-            if e is not None:
-                out.append((run, *e))
-    else:
-        _scan_run(idx, run, out)
-    if len(idx.runs) >= _RUN_CACHE_SIZE:
-        idx.runs.clear()
-    cached = idx.runs[run] = (tuple(out), tuple(hit[1] for hit in out))
-    return cached
-
-
-def _scan(idx: _Index, text: str) -> list[tuple[str, str, str]]:
-    """All (surface, ISO, kind) hits in text, in order."""
-    cache_get = idx.runs.get
-    out: list[tuple[str, str, str]] = []
-    for run in _runs(text):
-        cached = cache_get(run) or _run_hits(idx, run)
-        if cached[0]:
-            out.extend(cached[0])
-    return out
-
-
-def _country_counts(idx: _Index, text: str) -> dict[str, int]:
-    """Mentions per ISO code in text (the ISO codes of ``_scan``, counted in order)."""
-    cache_get = idx.runs.get
-    counts: dict[str, int] = {}
-    for run in _runs(text):
-        cached = cache_get(run) or _run_hits(idx, run)
-        for iso in cached[1]:
-            counts[iso] = counts.get(iso, 0) + 1
-    return counts
-
-
-def _lookup(idx: _Index, key: str) -> tuple[str, _Entry] | None:
-    """(surface, entry) for one candidate span, trying it without a trailing full stop and in upper case."""
-    e = idx.exact.get(key, _MISS)
-    if e is not _MISS:
-        return key, e
-    if key[-1] == ".":
-        key = key[:-1]
-        if not key:
-            return None
-        e = idx.exact.get(key, _MISS)
-        if e is not _MISS:
-            return key, e
-    if key.isupper():
-        e = idx.upper.get(key, _MISS)
-        if e is not _MISS:
-            return key, e
-    return None
-
-
-def _scan_run(idx: _Index, run: str, out: list[tuple[str, str, str]]) -> None:
-    """Hits in one run of capitalised words: longest sub-span first, then hyphenated parts."""
-    exact_get = idx.exact.get
-    upper_get = idx.upper.get
-    prefixes = idx.prefixes
-    tokens = run.split()
-    n = len(tokens)
-    i = 0
-    while i < n:
-        tok = tokens[i]
-        if i + 1 < n and tok in prefixes:
-            # Extend word by word while the span is still the start of some key; keep the longest key.
-            best, best_end, span, j = None, i, tok, i + 1
-            while j < n:
-                span = f"{span} {tokens[j]}"
-                hit = _lookup(idx, span)
-                if hit is not None:
-                    best, best_end = hit, j
-                if span not in prefixes:
-                    break
-                j += 1
-            if best is not None:
-                if best[1] is not None:
-                    out.append((best[0], *best[1]))
-                i = best_end + 1
-                continue
-        i += 1
-        e = exact_get(tok, _MISS)
-        if e is not _MISS:
-            if e is not None:
-                out.append((tok, *e))
-            continue
-        if tok.isalpha():
-            if tok.isupper():
-                e = upper_get(tok)
-                if e is not None:
-                    out.append((tok, *e))
-            continue
-        hit = _lookup(idx, tok)
-        if hit is not None:
-            if hit[1] is not None:
-                out.append((hit[0], *hit[1]))
-        elif "-" in tok:
-            for part in tok.split("-"):
-                if part and part[0].isupper():
-                    hit = _lookup(idx, part)
-                    if hit is not None and hit[1] is not None:
-                        out.append((hit[0], *hit[1]))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------------------
@@ -824,20 +678,6 @@ def combine(title: str | None, text: str | None) -> str:
     title = (title or "").strip()
     text = text or ""
     return f"{title}{TITLE_SEP}{text}" if title else text
-
-
-def _split_doc(doc: Any) -> tuple[str, str]:
-    """(title, body) of one input document."""
-    if isinstance(doc, str):
-        head, sep, tail = doc.partition(TITLE_SEP)
-        return (head, tail) if sep else ("", doc)
-    if isinstance(doc, tuple | list) and len(doc) == 2:
-        return str(doc[0] or ""), str(doc[1] or "")
-    if doc is None or (isinstance(doc, float) and math.isnan(doc)):
-        return "", ""
-    raise TypeError(
-        f"GazetteerVectorizer: a document must be a str or a (title, text) pair, not {type(doc)!r}"
-    )
 
 
 class GazetteerVectorizer(TransformerMixin, BaseEstimator):
@@ -932,51 +772,20 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_")
         return self.feature_names_.copy()
 
-    def _doc_counts(self, idx: _Index, doc: Any) -> dict[str, float]:
-        title, body = _split_doc(doc)
-        counts: dict[str, float] = dict(_country_counts(idx, body)) if body else {}
-        if title and self.title_weight:
-            for iso, c in _country_counts(idx, title).items():
-                counts[iso] = counts.get(iso, 0.0) + c * float(self.title_weight)
-        return counts
-
     def transform(self, X: Iterable[Any]) -> sp.csr_matrix:
         """A sparse (n_docs, n_features) matrix of mention features."""
         check_is_fitted(self, "feature_names_")
         if isinstance(X, str):
             raise TypeError("GazetteerVectorizer.transform expects a sequence of documents, not one string")
-        idx = self._gazetteer()._index
-        region_of, country_index, n_regions = self.region_index_, self.country_index_, self.n_regions_
-        mode = self.mode
-        indptr = [0]
-        indices: list[int] = []
-        data: list[float] = []
-        for doc in X:
-            counts = self._doc_counts(idx, doc)
-            row: dict[int, float] = {}
-            if n_regions:
-                for iso, c in counts.items():
-                    r = region_of.get(iso)
-                    if r is not None:
-                        row[r] = row.get(r, 0.0) + c
-            if country_index:
-                for iso, c in counts.items():
-                    j = country_index.get(iso)
-                    if j is not None:
-                        row[j] = row.get(j, 0.0) + c
-            if row:
-                cols = sorted(row)
-                if mode == "log":
-                    vals = [math.log1p(row[j]) for j in cols]
-                elif mode == "binary":
-                    vals = [1.0] * len(cols)
-                else:
-                    region_total = sum(row[j] for j in cols if j < n_regions)
-                    country_total = sum(row[j] for j in cols if j >= n_regions)
-                    vals = [row[j] / (region_total if j < n_regions else country_total) for j in cols]
-                indices.extend(cols)
-                data.extend(vals)
-            indptr.append(len(indices))
+        indptr, indices, data = mention_rows(
+            self._gazetteer()._index,
+            X,
+            self.title_weight,
+            self.region_index_,
+            self.country_index_,
+            self.n_regions_,
+            self.mode,
+        )
         n_docs = len(indptr) - 1
         return sp.csr_matrix(
             (np.asarray(data, dtype=self.dtype), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),

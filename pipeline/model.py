@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from itertools import compress
 from numbers import Integral, Real
 from typing import Any
 
@@ -36,14 +35,11 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.features import Docs, Featurizer, featurizer_from_config
+from pipeline.scoring import Scorer, ScoringMixin, compile_parts, sigmoid
 
 Labels = Mapping[str, Sequence[Sequence[str] | None]]
 Coverage = Mapping[str, Mapping[str, Sequence[str]]]
 BLOCKS = ("word", "word-places", "char", "gaz")  # what ``axis_blocks`` may name
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
 
 def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -64,7 +60,7 @@ def fit_platt(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     a, b = 1.0, float(np.log((n_neg + 1.0) / (n_pos + 1.0))) * -1.0
     f = loss(a, b)
     for _ in range(100):
-        p = _sigmoid(a * scores + b)
+        p = sigmoid(a * scores + b)
         g = p - target
         g1, g2 = float((g * scores).sum()), float(g.sum())
         if abs(g1) < 1e-6 and abs(g2) < 1e-6:
@@ -156,7 +152,7 @@ def micro_f1(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> fl
     return 2 * hits / (n_gold + n_pred) if n_gold + n_pred else 0.0
 
 
-class NewsTagger(BaseEstimator):
+class NewsTagger(ScoringMixin, BaseEstimator):
     """Multi-label tagger over several axes sharing one featurizer (scikit-learn estimator contract).
 
     ``fit(X, Y, X_val, Y_val)`` takes documents and their labels (see ``label_columns`` for the layouts of
@@ -243,6 +239,9 @@ class NewsTagger(BaseEstimator):
 
     def _per_axis(self, value: Any, axis: str, default: Any) -> Any:
         return value.get(axis, default) if isinstance(value, Mapping) else value
+
+    def _at_least_one(self, axis: str) -> bool:
+        return bool(self._per_axis(self.at_least_one, axis, False))
 
     def _base(self, axis: str = "") -> Any:
         """The unfitted binary model of one label of ``axis`` (``C`` may differ per axis; ``random_state``
@@ -523,90 +522,54 @@ class NewsTagger(BaseEstimator):
             self.platt_[j] = fit_platt(s_j, y_j)
             if self.threshold_strategy == "fixed" or y_j.sum() < self.min_positives:
                 continue
-            probs = _sigmoid(self.platt_[j, 0] * s_j + self.platt_[j, 1])
+            probs = sigmoid(self.platt_[j, 0] * s_j + self.platt_[j, 1])
             self.thresholds_[j], _ = best_threshold(probs, y_j, self.threshold_floor)
             self.threshold_source_[j] = "tuned"
 
     # ------------------------------------------------------------------ predict
-
-    def _raw(self, M: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(M @ self.coef_) + self.intercept_
-
-    def _slices(self) -> dict[str, slice]:
-        out, start = {}, 0
-        for axis in self.axes:
-            out[axis] = slice(start, start + len(self.labels_[axis]))
-            start += len(self.labels_[axis])
-        return out
 
     def transform_docs(self, X: Docs) -> sp.csr_matrix:
         """The shared feature matrix of ``X``."""
         check_is_fitted(self, "coef_")
         return self.featurizer_.transform(X)
 
-    def scores_from_features(self, M: sp.csr_matrix) -> dict[str, np.ndarray]:
-        """Per axis, probabilities of shape (n_docs, n_labels) from a feature matrix."""
-        raw = self._raw(M)
-        probs = _sigmoid(raw * self.platt_[:, 0] + self.platt_[:, 1])
-        return {axis: probs[:, s] for axis, s in self._slices().items()}
+    def compile(self) -> Scorer:
+        """The fitted tagger as a ``Scorer`` (arrays only; same scores, bit for bit).
 
-    def predict_scores(self, X: Docs) -> dict[str, np.ndarray]:
-        """Per axis, label probabilities of shape (n_docs, n_labels), columns in ``labels_[axis]`` order."""
-        return self.scores_from_features(self.transform_docs(X))
-
-    def thresholds(self, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
-        """Per axis, the threshold of each label; ``overrides`` maps an axis or a label to a value."""
-        overrides = overrides or {}
-        out = {}
-        for axis, s in self._slices().items():
-            t = self.thresholds_[s].copy()
-            if axis in overrides:
-                t[:] = overrides[axis]
-            for j, label in enumerate(self.labels_[axis]):
-                if label in overrides:
-                    t[j] = overrides[label]
-            out[axis] = t
-        return out
-
-    def hits_from_scores(
-        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
-    ) -> dict[str, np.ndarray]:
-        """Per axis, a boolean (n_docs, n_labels) matrix: which labels each document gets."""
-        out: dict[str, np.ndarray] = {}
-        for axis, t in self.thresholds(overrides).items():
-            probs = scores[axis]
-            hit = probs >= t
-            if self._per_axis(self.at_least_one, axis, False) and probs.shape[1]:
-                empty = ~hit.any(axis=1)
-                hit[empty, probs[empty].argmax(axis=1)] = True
-            out[axis] = hit
-        return out
-
-    def labels_from_scores(
-        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
-    ) -> dict[str, list[list[str]]]:
-        """Per axis, the predicted label list of each document."""
-        return {
-            axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
-            for axis, hit in self.hits_from_scores(scores, overrides).items()
-        }
-
-    def predict_labels(
-        self, X: Docs, overrides: Mapping[str, float] | None = None
-    ) -> dict[str, list[list[str]]]:
-        """Per axis, the predicted label list of each document."""
-        return self.labels_from_scores(self.predict_scores(X), overrides)
-
-    def predict(self, X: Docs) -> dict[str, np.ndarray]:
-        """Per axis (a dict even for one axis), the int8 indicator matrix (n_docs, n_labels) of the labels
-        each document gets; columns in ``labels_[axis]`` order (``predict_labels`` gives names instead)."""
-        return {
-            axis: hit.astype(np.int8) for axis, hit in self.hits_from_scores(self.predict_scores(X)).items()
-        }
-
-    def predict_proba(self, X: Docs) -> dict[str, np.ndarray]:
-        """Per axis, label probabilities of shape (n_docs, n_labels): the same as ``predict_scores``."""
-        return self.predict_scores(X)
+        Raises ``ValueError`` when a feature block has no compiled form (hashed words, character n-grams,
+        a custom token pattern).
+        """
+        check_is_fitted(self, "coef_")
+        f = self.featurizer_
+        blocks = dict(f.blocks_)
+        word = blocks.get("word")
+        if word is not None and not _compilable_words(word):
+            raise ValueError("the word block cannot be compiled (hashed features or a custom analyzer)")
+        if "char" in blocks:
+            raise ValueError("character n-gram features cannot be compiled")
+        meta, arrays = compile_parts(
+            word,
+            blocks.get("gaz"),
+            f.include_title,
+            float(f.gazetteer_weight),
+            f.gazetteer_mode == "log+share",
+            [n for n, _ in f.blocks_],
+        )
+        meta.update(
+            axes=list(self.axes),
+            labels={a: list(v) for a, v in self.labels_.items()},
+            at_least_one={a: self._at_least_one(a) for a in self.axes},
+            dropped_labels=self.dropped_labels_,
+            trained_on=getattr(self, "trained_on_", {}),
+            recent_corpora=list(self.recent_corpora),
+        )
+        arrays.update(
+            coef=self.coef_,
+            intercept=np.asarray(self.intercept_),
+            platt=self.platt_,
+            thresholds=self.thresholds_,
+        )
+        return Scorer(meta, arrays)
 
     def score(self, X: Docs, Y: Any) -> float:
         """Mean over the axes of the micro-F1 of the predicted labels against ``Y`` (layouts as for ``fit``).
@@ -636,39 +599,6 @@ class NewsTagger(BaseEstimator):
                 out[axis][label] = [(str(names[i]), round(float(col[i]), 4)) for i in best if col[i] > 0]
         return out
 
-    def explain_features(
-        self, M: sp.csr_matrix, labels: Mapping[str, Sequence[Sequence[str]]], n: int = 5
-    ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
-        """Per document, per axis, per given label: the features that pushed it most (weight x value)."""
-        names = self.feature_names()
-        index = {
-            axis: {lab: s.start + j for j, lab in enumerate(self.labels_[axis])}
-            for axis, s in self._slices().items()
-        }
-        out = []
-        M = M.tocsr()
-        for i in range(M.shape[0]):
-            row = M.getrow(i)
-            doc: dict[str, dict[str, list[tuple[str, float]]]] = {}
-            for axis in self.axes:
-                doc[axis] = {}
-                for label in labels[axis][i]:
-                    contrib = row.data * self.coef_[row.indices, index[axis][label]]
-                    best = np.argsort(-contrib)[:n]
-                    doc[axis][label] = [
-                        (str(names[row.indices[k]]), round(float(contrib[k]), 4))
-                        for k in best
-                        if contrib[k] > 0
-                    ]
-            out.append(doc)
-        return out
-
-    def explain(self, X: Docs, n: int = 5) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
-        """Per document, the terms that pushed each predicted label most."""
-        M = self.transform_docs(X)
-        labels = self.labels_from_scores(self.scores_from_features(M))
-        return self.explain_features(M, labels, n)
-
     # ------------------------------------------------------------------ description
 
     def describe(self) -> dict[str, Any]:
@@ -684,6 +614,15 @@ class NewsTagger(BaseEstimator):
             "trained_on": getattr(self, "trained_on_", {}),
             "recent_corpora": list(self.recent_corpora),
         }
+
+
+def _compilable_words(vec: Any) -> bool:
+    """Whether a word block is a default word-n-gram ``TfidfVectorizer`` with l2 norm (what ``Scorer`` reads)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from pipeline.features import _fast_word_ok
+
+    return type(vec) is TfidfVectorizer and _fast_word_ok(vec) and vec.norm == "l2"
 
 
 def _concat_docs(a: Docs, b: Docs) -> Docs:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from pipeline import gazetteer as G
+from pipeline import places as P  # the scanning half of the gazetteer
 from pipeline.features import Featurizer, word_transform
 
 TRICKY = [
@@ -148,9 +149,9 @@ def test_word_transform_on_reuters():
 def reference_scan(idx, text: str) -> list[tuple[str, str, str]]:
     """The gazetteer's scan as it was before runs were memoised (no cache)."""
     out: list[tuple[str, str, str]] = []
-    for run in G._RUN_RE.findall(text):
-        e = idx.exact.get(run, G._MISS)
-        if e is not G._MISS:
+    for run in P._RUN_RE.findall(text):
+        e = idx.exact.get(run, P._MISS)
+        if e is not P._MISS:
             if e is not None:
                 out.append((run, *e))
             continue
@@ -160,7 +161,7 @@ def reference_scan(idx, text: str) -> list[tuple[str, str, str]]:
                 if e is not None:
                     out.append((run, *e))
             continue
-        G._scan_run(idx, run, out)
+        P._scan_run(idx, run, out)
     return out
 
 
@@ -175,7 +176,7 @@ GAZ_TEXTS = [
 
 @pytest.mark.parametrize("cache_size", [2, 200_000])
 def test_gazetteer_memo_changes_nothing(monkeypatch, cache_size):
-    monkeypatch.setattr(G, "_RUN_CACHE_SIZE", cache_size)
+    monkeypatch.setattr(P, "_RUN_CACHE_SIZE", cache_size)
     gaz = G.Gazetteer()
     idx = gaz._index
     idx.runs.clear()
@@ -184,7 +185,7 @@ def test_gazetteer_memo_changes_nothing(monkeypatch, cache_size):
     for _ in range(2):  # a cold and a warm cache
         for text in texts:
             hits = reference_scan(idx, text)
-            assert G._scan(idx, text) == hits
+            assert P._scan(idx, text) == hits
             assert gaz.find(text) == hits
             expected = Counter(iso for _, iso, _ in hits)
             assert list(gaz.country_counts(text).items()) == list(expected.items())

@@ -1,0 +1,694 @@
+"""Scoring without scikit-learn: a trained tagger compiled to plain arrays, saved as one ``.npz`` file.
+
+A ``Scorer`` holds what scoring needs and nothing else: the word vocabulary and its idf weights, the
+gazetteer index built at training time, the head weights, Platt scaling and thresholds. It is saved with
+``numpy.savez`` and loaded with ``allow_pickle=False``, so loading a model runs no code from the file, and
+it imports numpy and scipy only (not scikit-learn, pandas, pyarrow or the gazetteer packages).
+
+Scores are bit for bit those of the ``NewsTagger`` it was compiled from: the counting is exact, and the
+TF-IDF weighting, the row normalisation, the sparse product and the sigmoid are the same floating-point
+operations in the same order as scikit-learn's and the tagger's (``tests/model/test_scorer.py`` checks
+equality on the Reuters test split).
+
+``ScoringMixin`` is the part shared with ``NewsTagger``: from raw head scores to probabilities,
+thresholds, labels and evidence.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.places import _Index, index_from_parts, mention_rows
+
+SCORER_FORMAT = 1
+"""Version of the array layout; a loader refuses a file of another version."""
+
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+"""scikit-learn's default word token pattern, the only one a compiled model supports."""
+
+ARROW_FROM = 200_000
+"""Batches with at least this many characters are tokenized with pyarrow."""
+
+_WORD_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789_"
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """The logistic function, clipped so that ``exp`` never overflows."""
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
+
+
+# --------------------------------------------------------------------------- word n-gram counts
+
+
+class WordCounter:
+    """Word 1- and 2-gram counts over a fitted vocabulary: ``CountVectorizer.transform``'s matrix, exactly.
+
+    Tokens are what scikit-learn's default pattern ``(?u)\\b\\w\\w+\\b`` finds (after lower-casing when
+    ``lowercase``). ASCII documents are tokenized with one ``bytes.translate`` (every character outside
+    ``[A-Za-z0-9_]`` becomes a space), which finds the same tokens; other documents use the regex. Words
+    become ids with one dict lookup; bigrams are looked up as integer pairs in a sorted array.
+    """
+
+    def __init__(
+        self,
+        words: Sequence[str],
+        unigram_col: np.ndarray,
+        bigram_keys: np.ndarray,
+        bigram_cols: np.ndarray,
+        n_features: int,
+        ngram_range: tuple[int, int] = (1, 2),
+        lowercase: bool = True,
+        dtype: Any = np.float32,
+    ) -> None:
+        if tuple(ngram_range) not in ((1, 1), (1, 2), (2, 2)):
+            raise ValueError(f"ngram_range {tuple(ngram_range)}: only 1- and 2-grams can be counted here")
+        self.words = list(words)
+        self.word_id = {w: i for i, w in enumerate(self.words)}
+        self.n_words = len(self.words)
+        self.unigram_col = np.asarray(unigram_col, dtype=np.int64)  # word id -> column or -1; [-1] stays -1
+        self.bigram_keys = np.asarray(bigram_keys, dtype=np.int64)  # sorted first * n_words + second
+        self.bigram_cols = np.asarray(bigram_cols, dtype=np.int64)
+        self.n_features = int(n_features)
+        self.min_n, self.max_n = (int(n) for n in ngram_range)
+        self.lowercase = bool(lowercase)
+        self.dtype = np.dtype(dtype)
+        self.pattern = re.compile(DEFAULT_TOKEN_PATTERN)
+        self._arrow: tuple[Any, Any] | None = None
+        self.vocabulary: Mapping[str, int] | None = None  # the vocabulary it was built from, when known
+        table = bytearray(b" " * 256)
+        for c in _WORD_CHARS + _UPPER:
+            table[c] = c + 32 if self.lowercase and c in _UPPER else c
+        self.table = bytes(table)
+
+    @classmethod
+    def from_vocabulary(
+        cls,
+        vocabulary: Mapping[str, int],
+        ngram_range: tuple[int, int] = (1, 2),
+        lowercase: bool = True,
+        dtype: Any = np.float32,
+    ) -> WordCounter:
+        """The counter of a fitted ``vocabulary_`` (term -> column; a bigram is "first second")."""
+        words: dict[str, int] = {}
+        uni: list[tuple[int, int]] = []
+        bi: list[tuple[int, int, int]] = []
+        for term, col in vocabulary.items():
+            first, sep, second = term.partition(" ")
+            a = words.setdefault(first, len(words))
+            if sep:
+                bi.append((a, words.setdefault(second, len(words)), col))
+            else:
+                uni.append((a, col))
+        n_words = len(words)
+        unigram_col = np.full(n_words + 1, -1, dtype=np.int64)
+        for a, col in uni:
+            unigram_col[a] = col
+        pairs = np.asarray(bi, dtype=np.int64).reshape(-1, 3)
+        keys = pairs[:, 0] * n_words + pairs[:, 1]
+        order = np.argsort(keys, kind="stable")
+        counter = cls(
+            list(words),
+            unigram_col,
+            keys[order],
+            pairs[order, 2],
+            len(vocabulary),
+            ngram_range,
+            lowercase,
+            dtype,
+        )
+        counter.vocabulary = vocabulary
+        return counter
+
+    def token_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document position, word id or -1) of every token of ``docs``, in order.
+
+        Batches of at least ``ARROW_FROM`` characters are tokenized with pyarrow (several times faster
+        per token); smaller ones in Python, so a handful of documents never pays for importing pyarrow.
+        Both give the same ids (``tests/unit/test_scorer.py``).
+        """
+        if sum(map(len, docs)) >= ARROW_FROM:
+            return self._arrow_ids(docs)
+        get, table, findall, lower = self.word_id.get, self.table, self.pattern.findall, self.lowercase
+        ids: list[int] = []
+        lengths = np.empty(len(docs), dtype=np.int64)
+        for i, doc in enumerate(docs):
+            before = len(ids)
+            if doc.isascii():
+                tokens = doc.encode("ascii").translate(table).decode("ascii").split()
+                ids += [get(t, -1) for t in tokens if len(t) > 1]
+            else:
+                ids += [get(t, -1) for t in findall(doc.lower() if lower else doc)]
+            lengths[i] = len(ids) - before
+        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), np.asarray(ids, dtype=np.int64)
+
+    def _arrow_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``token_ids`` with pyarrow: ASCII documents split in Arrow, the others with the regex."""
+        n = len(docs)
+        ascii_rows = [i for i, d in enumerate(docs) if d.isascii()]
+        other_rows = [i for i, d in enumerate(docs) if not d.isascii()] if len(ascii_rows) < n else []
+        doc_parts, id_parts = [], []
+        for rows, tokenize in ((ascii_rows, self._arrow_ascii), (other_rows, self._arrow_regex)):
+            if rows:
+                local, ids = tokenize([docs[i] for i in rows])
+                doc_parts.append(np.asarray(rows, dtype=np.int64)[local])
+                id_parts.append(ids)
+        doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int64)
+        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
+        return doc, ids
+
+    def _arrow_words(self) -> tuple[Any, Any]:
+        """The words as an Arrow string array (position = id) and as ASCII bytes (non-ASCII words empty)."""
+        if self._arrow is None:
+            import pyarrow as pa
+
+            words = pa.array(self.words, type=pa.string())
+            ascii_words = pa.array(
+                [w.encode("ascii") if w.isascii() else b"" for w in self.words], pa.binary()
+            )
+            self._arrow = (words, ascii_words)
+        return self._arrow
+
+    def _arrow_ascii(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = self.table
+        translated = pa.array([d.encode("ascii").translate(table) for d in docs], type=pa.binary())
+        runs = pc.split_pattern(translated, pattern=b" ")
+        flat = runs.flatten()
+        token = pc.greater_equal(pc.binary_length(flat), 2)
+        parent = pc.list_parent_indices(runs).filter(token)
+        ids = pc.index_in(flat.filter(token), value_set=self._arrow_words()[1])
+        return _numpy(parent), _numpy(pc.fill_null(ids, -1))
+
+    def _arrow_regex(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        findall, lower = self.pattern.findall, self.lowercase
+        tokens: list[str] = []
+        lengths = np.empty(len(docs), dtype=np.int64)
+        for i, doc in enumerate(docs):
+            found = findall(doc.lower() if lower else doc)
+            tokens += found
+            lengths[i] = len(found)
+        ids = pc.index_in(pa.array(tokens, type=pa.string()), value_set=self._arrow_words()[0])
+        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), _numpy(pc.fill_null(ids, -1))
+
+    def counts(self, docs: Sequence[str]) -> Any:
+        """The (n_docs, n_features) count matrix (CSR, sorted indices) of ``docs``."""
+        import scipy.sparse as sp
+
+        n = len(docs)
+        doc, ids = self.token_ids(docs)
+        keys = []
+        if self.min_n == 1:
+            col = self.unigram_col[ids]
+            found = col >= 0
+            keys.append(doc[found] * self.n_features + col[found])
+        if self.max_n == 2 and len(ids) > 1 and len(self.bigram_keys):
+            pair = (doc[1:] == doc[:-1]) & (ids[:-1] >= 0) & (ids[1:] >= 0)
+            query = ids[:-1][pair] * self.n_words + ids[1:][pair]
+            pos = np.minimum(np.searchsorted(self.bigram_keys, query), len(self.bigram_keys) - 1)
+            found = self.bigram_keys[pos] == query
+            keys.append(doc[:-1][pair][found] * self.n_features + self.bigram_cols[pos[found]])
+        key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+        if n * self.n_features < np.iinfo(np.int32).max:
+            key = key.astype(np.int32)  # sorts twice as fast
+        key.sort()
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[first, len(key)])
+        unique = key[first]
+        rows, cols = np.divmod(unique, self.n_features)
+        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
+        index_dtype = np.int32 if max(len(unique), self.n_features) < np.iinfo(np.int32).max else np.int64
+        return sp.csr_matrix(
+            (counts.astype(self.dtype), cols.astype(index_dtype), indptr.astype(index_dtype)),
+            shape=(n, self.n_features),
+        )
+
+    def terms(self) -> list[str]:
+        """The vocabulary's terms in column order."""
+        out = [""] * self.n_features
+        for a in np.flatnonzero(self.unigram_col[:-1] >= 0):
+            out[self.unigram_col[a]] = self.words[a]
+        firsts, seconds = np.divmod(self.bigram_keys, self.n_words)
+        for a, b, col in zip(firsts.tolist(), seconds.tolist(), self.bigram_cols.tolist(), strict=True):
+            out[col] = f"{self.words[a]} {self.words[b]}"
+        return out
+
+
+def _numpy(array: Any) -> np.ndarray:
+    """An Arrow integer array without nulls as an int64 numpy array."""
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def tfidf(counts: Any, idf: np.ndarray | None, sublinear: bool) -> Any:
+    """``TfidfTransformer.transform`` with ``norm="l2"``, in place on a CSR count matrix, bit for bit."""
+    if sublinear:
+        np.log(counts.data, counts.data)
+        counts.data += 1.0
+    if idf is not None:
+        counts.data *= idf[counts.indices]
+    normalize_rows(counts)
+    return counts
+
+
+def normalize_rows(m: Any) -> None:
+    """Scale each CSR row to unit L2 norm in place, as scikit-learn's ``_inplace_csr_row_normalize_l2``.
+
+    That loop adds each row's squares (products in the data's precision) one after the other in double
+    precision; the column-by-column sweep below adds them in the same order, so the norms are identical.
+    """
+    lengths = np.diff(m.indptr).astype(np.int64)
+    if not len(lengths) or not lengths.max(initial=0):
+        return
+    squares = (m.data * m.data).astype(np.float64)
+    starts = m.indptr[:-1].astype(np.int64)
+    sums = np.zeros(len(lengths), dtype=np.float64)
+    order = np.argsort(-lengths, kind="stable")  # longest rows first: the rows still going are a prefix
+    longest = lengths[order]
+    for k in range(int(longest[0])):
+        rows = order[: np.searchsorted(-longest, -k, side="left")]
+        sums[rows] += squares[starts[rows] + k]
+    norms = np.sqrt(sums)
+    norms[sums == 0.0] = 1.0  # empty rows stay as they are
+    m.data[:] = m.data / np.repeat(norms, lengths)
+
+
+# --------------------------------------------------------------------------- shared with NewsTagger
+
+
+class ScoringMixin:
+    """From a feature matrix to probabilities, thresholds, labels and evidence.
+
+    Needs ``axes``, ``labels_`` (axis -> labels), ``coef_`` (n_features, n_labels), ``intercept_``,
+    ``platt_`` (n_labels, 2), ``thresholds_``, ``transform_docs``, ``feature_names`` and ``_at_least_one``.
+    """
+
+    axes: Sequence[str]
+    labels_: Mapping[str, Sequence[str]]
+    coef_: np.ndarray
+    intercept_: np.ndarray
+    platt_: np.ndarray
+    thresholds_: np.ndarray
+
+    def transform_docs(self, X: Any) -> Any:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def feature_names(self) -> np.ndarray:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def _at_least_one(self, axis: str) -> bool:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def _raw(self, M: Any) -> np.ndarray:
+        return np.asarray(M @ self.coef_) + self.intercept_
+
+    def _slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for axis in self.axes:
+            out[axis] = slice(start, start + len(self.labels_[axis]))
+            start += len(self.labels_[axis])
+        return out
+
+    def scores_from_features(self, M: Any) -> dict[str, np.ndarray]:
+        """Per axis, probabilities of shape (n_docs, n_labels) from a feature matrix."""
+        raw = self._raw(M)
+        probs = sigmoid(raw * self.platt_[:, 0] + self.platt_[:, 1])
+        return {axis: probs[:, s] for axis, s in self._slices().items()}
+
+    def predict_scores(self, X: Any) -> dict[str, np.ndarray]:
+        """Per axis, label probabilities of shape (n_docs, n_labels), columns in ``labels_[axis]`` order."""
+        return self.scores_from_features(self.transform_docs(X))
+
+    def thresholds(self, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+        """Per axis, the threshold of each label; ``overrides`` maps an axis or a label to a value."""
+        overrides = overrides or {}
+        out = {}
+        for axis, s in self._slices().items():
+            t = self.thresholds_[s].copy()
+            if axis in overrides:
+                t[:] = overrides[axis]
+            for j, label in enumerate(self.labels_[axis]):
+                if label in overrides:
+                    t[j] = overrides[label]
+            out[axis] = t
+        return out
+
+    def hits_from_scores(
+        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Per axis, a boolean (n_docs, n_labels) matrix: which labels each document gets."""
+        out: dict[str, np.ndarray] = {}
+        for axis, t in self.thresholds(overrides).items():
+            probs = scores[axis]
+            hit = probs >= t
+            if self._at_least_one(axis) and probs.shape[1]:
+                empty = ~hit.any(axis=1)
+                hit[empty, probs[empty].argmax(axis=1)] = True
+            out[axis] = hit
+        return out
+
+    def labels_from_scores(
+        self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
+    ) -> dict[str, list[list[str]]]:
+        """Per axis, the predicted label list of each document."""
+        return {
+            axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
+            for axis, hit in self.hits_from_scores(scores, overrides).items()
+        }
+
+    def predict_labels(
+        self, X: Any, overrides: Mapping[str, float] | None = None
+    ) -> dict[str, list[list[str]]]:
+        """Per axis, the predicted label list of each document."""
+        return self.labels_from_scores(self.predict_scores(X), overrides)
+
+    def predict(self, X: Any) -> dict[str, np.ndarray]:
+        """Per axis (a dict even for one axis), the int8 indicator matrix (n_docs, n_labels) of the labels
+        each document gets; columns in ``labels_[axis]`` order (``predict_labels`` gives names instead)."""
+        return {
+            axis: hit.astype(np.int8) for axis, hit in self.hits_from_scores(self.predict_scores(X)).items()
+        }
+
+    def predict_proba(self, X: Any) -> dict[str, np.ndarray]:
+        """Per axis, label probabilities of shape (n_docs, n_labels): the same as ``predict_scores``."""
+        return self.predict_scores(X)
+
+    def explain_features(
+        self, M: Any, labels: Mapping[str, Sequence[Sequence[str]]], n: int = 5
+    ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """Per document, per axis, per given label: the features that pushed it most (weight x value)."""
+        names = self.feature_names()
+        index = {
+            axis: {lab: s.start + j for j, lab in enumerate(self.labels_[axis])}
+            for axis, s in self._slices().items()
+        }
+        out = []
+        M = M.tocsr()
+        for i in range(M.shape[0]):
+            row = M.getrow(i)
+            doc: dict[str, dict[str, list[tuple[str, float]]]] = {}
+            for axis in self.axes:
+                doc[axis] = {}
+                for label in labels[axis][i]:
+                    contrib = row.data * self.coef_[row.indices, index[axis][label]]
+                    best = np.argsort(-contrib)[:n]
+                    doc[axis][label] = [
+                        (str(names[row.indices[k]]), round(float(contrib[k]), 4))
+                        for k in best
+                        if contrib[k] > 0
+                    ]
+            out.append(doc)
+        return out
+
+    def explain(self, X: Any, n: int = 5) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """Per document, the terms that pushed each predicted label most."""
+        M = self.transform_docs(X)
+        labels = self.labels_from_scores(self.scores_from_features(M))
+        return self.explain_features(M, labels, n)
+
+
+# --------------------------------------------------------------------------- the compiled model
+
+
+def split_docs(docs: Any) -> tuple[list[str], list[str]]:
+    """(titles, texts) from strings or a table with ``text`` and optional ``title`` columns."""
+    if isinstance(docs, str):
+        raise TypeError("expected a sequence of documents, got a single string")
+    if hasattr(docs, "columns") or isinstance(docs, Mapping):
+        if "text" not in docs:
+            raise ValueError("the input table needs a 'text' column")
+        texts = [t if isinstance(t, str) else "" for t in docs["text"]]
+        raw_titles = docs["title"] if "title" in docs else [""] * len(texts)
+        titles = [t if isinstance(t, str) else "" for t in raw_titles]
+        return titles, texts
+    texts = [t if isinstance(t, str) else "" for t in docs]
+    return [""] * len(texts), texts
+
+
+def joined(titles: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """Title and text as one string per document (what the n-gram blocks read)."""
+    return [f"{ti}\n{te}" if ti else te for ti, te in zip(titles, texts, strict=True)]
+
+
+def region_shares(mat: Any, n_regions: int) -> Any:
+    """Each document's share of region mentions (from log1p counts): length-invariant region evidence."""
+    import scipy.sparse as sp
+
+    counts = np.expm1(mat[:, :n_regions].toarray().astype(np.float64))
+    total = counts.sum(axis=1, keepdims=True)
+    return sp.csr_matrix(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
+
+
+def gazetteer_block(mat: Any, shares: bool, n_regions: int, weight: float) -> Any:
+    """The gazetteer block as the featurizer hands it on: region shares appended when asked, weighted."""
+    import scipy.sparse as sp
+
+    if shares:
+        mat = sp.hstack([mat, region_shares(mat, n_regions)], format="csr")
+    return (mat * weight).astype(np.float32).tocsr()
+
+
+def _blob(strings: Iterable[str]) -> np.ndarray:
+    return np.frombuffer("\x00".join(strings).encode("utf-8"), dtype=np.uint8)
+
+
+def _strings(blob: np.ndarray) -> list[str]:
+    return blob.tobytes().decode("utf-8").split("\x00") if blob.size else []
+
+
+class ScorerError(ValueError):
+    """A scorer file that cannot be read (wrong format, missing arrays, inconsistent shapes)."""
+
+
+class Scorer(ScoringMixin):
+    """A tagger compiled for scoring: word TF-IDF + gazetteer blocks and linear heads, as arrays.
+
+    Build one with ``NewsTagger.compile()``; ``save``/``load`` write and read one ``.npz`` file.
+    """
+
+    def __init__(self, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        self.meta = dict(meta)
+        self.arrays = dict(arrays)
+        self.axes = list(meta["axes"])
+        self.labels_ = {a: list(v) for a, v in meta["labels"].items()}
+        self.coef_ = arrays["coef"]
+        self.intercept_ = arrays["intercept"]
+        self.platt_ = arrays["platt"]
+        self.thresholds_ = arrays["thresholds"]
+        self.at_least_one_ = dict(meta["at_least_one"])
+        self.include_title = bool(meta["include_title"])
+        self.blocks = list(meta["blocks"])  # [(name, n_columns)], in column order
+        self._words: WordCounter | None = None
+        self._places: _Index | None = None
+        self._names: np.ndarray | None = None
+        n = sum(width for _, width in self.blocks)
+        if self.coef_.shape != (n, sum(len(v) for v in self.labels_.values())):
+            raise ScorerError(f"coef has shape {self.coef_.shape}, expected ({n}, number of labels)")
+
+    def _at_least_one(self, axis: str) -> bool:
+        return bool(self.at_least_one_.get(axis, False))
+
+    # -- the blocks
+
+    def _word_counter(self) -> WordCounter:
+        if self._words is None:
+            w, a = self.meta["word"], self.arrays
+            self._words = WordCounter(
+                _strings(a["word_words"]),
+                a["word_unigram_col"],
+                a["word_bigram_keys"],
+                a["word_bigram_cols"],
+                w["n_features"],
+                tuple(w["ngram_range"]),
+                w["lowercase"],
+                np.dtype(w["dtype"]),
+            )
+        return self._words
+
+    def _place_index(self) -> _Index:
+        if self._places is None:
+            a = self.arrays
+            self._places = index_from_parts(
+                a["gaz_codes"].tobytes(),
+                a["gaz_exact_keys"].tobytes(),
+                a["gaz_exact_entries"].tolist(),
+                a["gaz_upper_keys"].tobytes(),
+                a["gaz_upper_entries"].tolist(),
+                a["gaz_prefixes"].tobytes(),
+                self.meta["gaz"]["stats"],
+            )
+        return self._places
+
+    def _word_block(self, docs: Sequence[str]) -> Any:
+        w = self.meta["word"]
+        idf = self.arrays.get("word_idf")
+        return tfidf(self._word_counter().counts(docs), idf, bool(w["sublinear_tf"]))
+
+    def _gaz_block(self, titles: Sequence[str], texts: Sequence[str]) -> Any:
+        import scipy.sparse as sp
+
+        g = self.meta["gaz"]
+        indptr, indices, data = mention_rows(
+            self._place_index(),
+            zip(titles, texts, strict=True),
+            g["title_weight"],
+            g["region_index"],
+            g["country_index"],
+            g["n_regions"],
+            g["mode"],
+        )
+        mat = sp.csr_matrix(
+            (np.asarray(data, dtype=g["dtype"]), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+            shape=(len(indptr) - 1, len(g["names"])),
+        )
+        return gazetteer_block(mat, bool(g["shares"]), g["n_regions"], g["weight"])
+
+    def transform_docs(self, X: Any) -> Any:
+        """The feature matrix of ``X`` (strings, or a table with ``text`` and optional ``title``)."""
+        import scipy.sparse as sp
+
+        titles, texts = split_docs(X)
+        text_in = joined(titles, texts) if self.include_title else texts
+        mats = []
+        for name, _ in self.blocks:
+            if name == "word":
+                mats.append(self._word_block(text_in))
+            elif name == "gaz":
+                mats.append(self._gaz_block(titles, texts))
+            else:
+                raise ScorerError(f"unknown feature block {name!r}")
+        return sp.hstack(mats, format="csr", dtype=np.float32)
+
+    def feature_names(self) -> np.ndarray:
+        """Names of the features, prefixed by block (``word:``, ``gaz:``)."""
+        if self._names is None:
+            names: list[str] = []
+            for name, _ in self.blocks:
+                if name == "word":
+                    names += [f"word:{t}" for t in self._word_counter().terms()]
+                else:
+                    g = self.meta["gaz"]
+                    names += [f"gaz:{f}" for f in g["names"]]
+                    if g["shares"]:
+                        names += [f"gaz:share:{f}" for f in g["names"][: g["n_regions"]]]
+            self._names = np.asarray(names, dtype=object)
+        return self._names
+
+    def describe(self) -> dict[str, Any]:
+        """Labels and thresholds (the same keys as ``NewsTagger.describe``, from the compiled model)."""
+        th = self.thresholds()
+        return {
+            "axes": list(self.axes),
+            "labels": {a: list(v) for a, v in self.labels_.items()},
+            "thresholds": {a: dict(zip(self.labels_[a], map(float, th[a]), strict=True)) for a in self.axes},
+            "n_features": int(self.coef_.shape[0]),
+            **{k: self.meta[k] for k in ("dropped_labels", "trained_on", "recent_corpora") if k in self.meta},
+        }
+
+    # -- files
+
+    def save(self, path: str | Path) -> None:
+        """Write the scorer to ``path`` (one uncompressed ``.npz``; no pickled objects)."""
+        meta = json.dumps({**self.meta, "format": SCORER_FORMAT}, sort_keys=True)
+        arrays = {**self.arrays, "meta": np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)}
+        with open(path, "wb") as fh:
+            np.savez(fh, allow_pickle=False, **arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "scorer") -> Scorer:
+        """The scorer in ``data`` (the bytes of a file ``save`` wrote); ScorerError when unreadable."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError, UnicodeDecodeError, zipfile.BadZipFile) as exc:
+            raise ScorerError(f"{name}: not a newstag scorer file ({exc})") from None
+        if meta.get("format") != SCORER_FORMAT:
+            raise ScorerError(
+                f"{name}: scorer format {meta.get('format')!r}; this newstag reads format {SCORER_FORMAT}"
+            )
+        try:
+            return cls(meta, arrays)
+        except KeyError as exc:
+            raise ScorerError(f"{name}: the scorer file lacks {exc}") from None
+
+
+def compile_parts(
+    word: Any | None,
+    gaz: Any | None,
+    include_title: bool,
+    gazetteer_weight: float,
+    shares: bool,
+    blocks: Sequence[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, arrays) of the feature blocks: ``word`` a fitted word ``TfidfVectorizer``, ``gaz`` a fitted
+    ``GazetteerVectorizer`` (its index built now, from the gazetteer packages, and stored); ``shares``
+    adds the region-share columns (the featurizer's ``log+share`` mode)."""
+    from pipeline.places import index_parts
+
+    meta: dict[str, Any] = {"include_title": bool(include_title)}
+    arrays: dict[str, np.ndarray] = {}
+    widths: list[tuple[str, int]] = []
+    for name in blocks:
+        if name == "word":
+            counter = WordCounter.from_vocabulary(
+                word.vocabulary_, tuple(word.ngram_range), bool(word.lowercase), word.dtype
+            )
+            idf = getattr(word, "idf_", None) if word.use_idf else None
+            meta["word"] = {
+                "n_features": counter.n_features,
+                "ngram_range": [counter.min_n, counter.max_n],
+                "lowercase": counter.lowercase,
+                "dtype": counter.dtype.name,
+                "sublinear_tf": bool(word.sublinear_tf),
+            }
+            arrays.update(
+                word_words=_blob(counter.words),
+                word_unigram_col=counter.unigram_col,
+                word_bigram_keys=counter.bigram_keys,
+                word_bigram_cols=counter.bigram_cols,
+            )
+            if idf is not None:
+                arrays["word_idf"] = np.asarray(idf)
+            widths.append(("word", counter.n_features))
+        elif name == "gaz":
+            parts = index_parts(gaz._gazetteer()._index)
+            names = [str(n) for n in gaz.get_feature_names_out()]
+            meta["gaz"] = {
+                "title_weight": float(gaz.title_weight),
+                "region_index": dict(gaz.region_index_),
+                "country_index": dict(gaz.country_index_),
+                "n_regions": int(gaz.n_regions_),
+                "mode": gaz.mode,
+                "dtype": np.dtype(gaz.dtype).name,
+                "weight": gazetteer_weight,
+                "shares": bool(shares),
+                "names": names,
+                "stats": parts["stats"],
+            }
+            arrays.update(
+                gaz_codes=np.frombuffer(parts["codes"], dtype=np.uint8),
+                gaz_exact_keys=np.frombuffer(parts["exact_keys"], dtype=np.uint8),
+                gaz_exact_entries=np.asarray(parts["exact_entries"], dtype=np.int32),
+                gaz_upper_keys=np.frombuffer(parts["upper_keys"], dtype=np.uint8),
+                gaz_upper_entries=np.asarray(parts["upper_entries"], dtype=np.int32),
+                gaz_prefixes=np.frombuffer(parts["prefixes"], dtype=np.uint8),
+            )
+            widths.append(("gaz", len(names) + (int(gaz.n_regions_) if shares else 0)))
+        else:
+            raise ScorerError(f"feature block {name!r} cannot be compiled")
+    meta["blocks"] = widths
+    return meta, arrays
