@@ -17,10 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipeline import DEFAULT_CONFIG  # noqa: F401 - re-exported
-
-
-class ConfigError(Exception):
-    """A config file is missing, is not valid YAML, or does not fit the schema."""
+from pipeline.errors import ConfigError
 
 
 class Strict(BaseModel):

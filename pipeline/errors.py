@@ -1,7 +1,10 @@
 """Errors the CLI turns into exit code 2 with a one-line message."""
 
-from pipeline.config import ConfigError
 from pipeline.corpora.base import CorpusError
+
+
+class ConfigError(Exception):
+    """A config file is missing, is not valid YAML, or does not fit the schema."""
 
 
 class UsageError(Exception):

@@ -8,13 +8,16 @@ or change as ``ReadIssue`` items appended to the ``issues`` list they are given.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from pipeline.config import CorpusConfig
 from pipeline.corpora.base import CorpusError, ReadIssue, Record
 from pipeline.corpora.files import detect_format, iter_rows, read_files, row_to_record
 from pipeline.corpora.folders import read_folders
 from pipeline.corpora.hf import read_huggingface
 from pipeline.corpora.reuters import REUTERS_FILES, check_reuters_dir, download_reuters, read_reuters
+
+if TYPE_CHECKING:  # the schema (pydantic) is not needed to read rows: `newstag predict` must start fast
+    from pipeline.config import CorpusConfig
 
 __all__ = [
     "REUTERS_FILES",

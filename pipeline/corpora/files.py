@@ -14,11 +14,13 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from pipeline.config import CorpusConfig
 from pipeline.corpora.base import CorpusError, ReadIssue, Record
 from pipeline.corpora.documents import Fields, document_of, id_of, no_surrogates, scalar_text, type_name
+
+if TYPE_CHECKING:  # annotations only: reading rows does not need the config schema (pydantic)
+    from pipeline.config import CorpusConfig
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet")
 STDIN = "-"

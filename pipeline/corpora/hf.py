@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import CorpusConfig
 from pipeline.corpora.base import CorpusError, ReadIssue, Record
 from pipeline.corpora.files import normalise_split, row_to_record
+
+if TYPE_CHECKING:  # annotations only: reading rows does not need the config schema (pydantic)
+    from pipeline.config import CorpusConfig
 
 _BATCH = 1000
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")
