@@ -38,6 +38,11 @@ def _ratio(a: Any, b: Any) -> str:
     return f"{r:.3f}x" if r < 0.1 else f"{r:.2f}x"
 
 
+def _s(value: Any) -> str:
+    """Seconds, to the hundredth (sub-second figures are what the latency table is about)."""
+    return NA if value is None else f"{value:.2f} s"
+
+
 def _yes(met: Any) -> str:
     return {True: "**yes**", False: "**no**", None: "not measured"}[met]
 
@@ -137,7 +142,10 @@ def _targets(r: dict[str, Any]) -> list[str]:
     lines = ["## Targets", "", "| target | newstag | peer / limit | met |", "|---|---|---|---|"]
     for t in r["targets"]:
         mine, peer = t["newstag"], t["peer"]
-        if "docs/s" in t["target"]:
+        if t.get("unit") == "s":
+            cells = (_s(mine), _s(peer))
+            margin = "" if t["margin"] is None else f" ({-t['margin']:+.2f} s{t.get('note', '')})"
+        elif "docs/s" in t["target"]:
             cells = (_n(mine), _n(peer))
             margin = "" if t["margin"] is None else f" ({t['margin']:.2f}x{t.get('note', '')})"
         elif "RSS" in t["target"]:
@@ -380,11 +388,120 @@ def _scale(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+LATENCY_ROWS = {
+    "export": "newstag, exported folder",
+    "registry": "newstag, `models:/` alias",
+    "fasttext": "fastText (`bench.ft_predict`)",
+}
+
+
+def _wall_cell(cell: dict[str, Any] | None) -> str:
+    """``median (min-max)`` of a wall-time spread, or why there is none."""
+    if not cell:
+        return NA
+    if cell.get("failed") and not cell["wall"]["n"]:
+        return "failed"
+    w = cell["wall"]
+    if w["median"] is None:
+        return NA
+    text = f"{w['median']:.2f} ({w['min']:.2f}-{w['max']:.2f})"
+    if cell.get("failed"):
+        text += f", {cell['failed']} failed"
+    return text if cell.get("rows_ok", True) else text + ", rows missing"
+
+
+def _latency(r: dict[str, Any]) -> list[str]:
+    """The latency section: predict wall times per input size, load alone, peak RSS, --help."""
+    if "latency" not in r:
+        return []
+    lat = r["latency"]
+    lines = ["## Latency (cold start, one process per command)", ""]
+    if not lat or lat.get("error"):
+        reason = (lat or {}).get("error") or r.get("cli", {}).get("reason") or "not run"
+        return [*lines, f"Not measured in this run: {str(reason)[:300]}.", ""]
+    models, sizes = lat["models"], lat["sizes"]
+    ft_params = "; ".join(
+        f"{axis}: " + ", ".join(f"{k} {v}" for k, v in p.items())
+        for axis, p in models["fasttext"]["params"].items()
+    )
+    lines += [
+        f"Wall seconds of the whole process, median of {lat['repeats']} runs (min-max), on the first "
+        f"{', '.join(f'{n:,}' for n in sizes)} {lat['dataset']} test articles (JSONL id/title/text). "
+        f"*newstag, exported folder*: `newstag predict --model {models['export']['uri']} --input N.jsonl "
+        "--output out.jsonl --quiet --json` (default `--jobs 1`); *newstag, `models:/` alias*: the same with "
+        f"`--model {models['registry']['uri']} --tracking-uri {models['registry']['tracking_uri']}`; *fastText*: "
+        f"`python -m bench.ft_predict predict {models['fasttext']['uri']} N.jsonl out.jsonl`, one process that "
+        "loads fastText's model of each axis, tokenises every line as in the tables above and writes the "
+        f"labels above the tuned threshold ({ft_params}). *load, process*: a process that only loads the model "
+        "(`python -c 'from pipeline.loading import load_tagger; load_tagger(...)'`, `bench.ft_predict load`); "
+        "*load, in process*: the `load_seconds` the command reported (median over all its runs). Each model's "
+        "prediction ran once untimed first; the commands alternate within each repeat.",
+        "",
+        "| command | "
+        + " | ".join(f"{n:,} article{'s' if n > 1 else ''}" for n in sizes)
+        + " | load, process | load, in process | model MB |",
+        "|---" * (len(sizes) + 4) + "|",
+    ]
+    for source, title in LATENCY_ROWS.items():
+        pred = lat["predict"].get(source, {})
+        inproc = lat.get("load_in_process", {}).get(source, {})
+        mb = models[source].get("mb")
+        lines.append(
+            f"| {title} | "
+            + " | ".join(_wall_cell(pred.get(str(n))) for n in sizes)
+            + f" | {_wall_cell(lat['load_process'].get(source))} | "
+            + (f"{inproc['median']:.3f}" if inproc.get("median") is not None else NA)
+            + f" | {_n(mb) if mb else ''} |"
+        )
+    ratios = []
+    for n in sizes:
+        a = lat["predict"].get("export", {}).get(str(n), {}).get("wall", {}).get("median")
+        b = lat["predict"].get("fasttext", {}).get(str(n), {}).get("wall", {}).get("median")
+        ratios.append(_ratio(a, b))
+    lines += ["| *newstag exported / fastText* | " + " | ".join(ratios) + " | | | |", ""]
+    k = str(lat.get("rss_size", 4))
+    lines += [
+        f"Memory and CPU of the {k}-article runs: *peak RSS (psutil)* is the peak of the process tree's summed "
+        "RSS sampled every 10 ms in one extra run; *high-water MB* is the command's exact peak RSS (`ru_maxrss` "
+        "reported by a small launcher process, in one more run); the target reads the larger of the two. "
+        "*CPU s* is the user + system CPU time of the timed runs (median, from `os.wait4`).",
+        "",
+        "| command | peak RSS MB (psutil) | high-water MB | CPU s |",
+        "|---|---|---|---|",
+    ]
+    for source, title in LATENCY_ROWS.items():
+        rss = lat["rss"].get(source, {})
+        cell = lat["predict"].get(source, {}).get(k, {})
+        peak = _n(rss.get("peak_tree_rss_mb")) if rss.get("exit_code") == 0 else "failed"
+        hwm = _n(rss.get("hwm_mb")) if rss.get("hwm_exit_code", 0) == 0 else "failed"
+        lines.append(f"| {title} | {peak} | {hwm} | {_n(cell.get('cpu_seconds'))} |")
+    lines += ["", "| command | wall s, median (min-max) |", "|---|---|"]
+    for name, cell in lat["help"].items():
+        lines.append(f"| `{name}` | {_wall_cell(cell)} |")
+    load = lat["loadavg_1min"]
+    start, end = lat["loadavg_start"], lat["loadavg_end"]
+    same = [n for n, ok in lat.get("same_output_export_registry", {}).items() if not ok]
+    lines += [
+        "",
+        f"- Load while measuring: 1-minute load average sampled before and after every run, median "
+        f"{load['median']:.2f} (min {load['min']:.2f}, max {load['max']:.2f}); 1/5/15-minute load "
+        f"{'/'.join(f'{x:.2f}' for x in start)} at the start and {'/'.join(f'{x:.2f}' for x in end)} at the "
+        f"end, on {r['machine']['logical_cores']} cores.",
+        "- The exported folder and the `models:/` alias wrote "
+        + (
+            "the same rows for every file." if not same else f"different rows for {', '.join(same)} articles."
+        ),
+        "",
+    ]
+    return lines
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = _header(r) + _targets(r)
     for name, ds in r["datasets"].items():
         lines += _dataset_tables(name, ds)
     lines += _scale(r)
+    lines += _latency(r)
     if r.get("plots", {}).get("f1"):
         lines += ["## F1 at a glance", "", "![F1 per row and system](f1.png)", ""]
     lines += _protocol(r)

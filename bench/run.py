@@ -1,7 +1,7 @@
 """``make bench`` / ``make bench-quick``: newstag side by side with fastText, a plain TF-IDF + linear SVM and a
 gazetteer-only region baseline, on identical splits, on this machine, in one run.
 
-    python -m bench.run [--quick] [--only r90|reuters|bbc|world|scale ...] [--repeats N] [--no-cli]
+    python -m bench.run [--quick] [--only r90|reuters|bbc|world|scale|latency ...] [--repeats N] [--no-cli]
 
 Protocol (also written at the top of ``bench/results.md``):
 
@@ -17,6 +17,9 @@ Protocol (also written at the top of ``bench/results.md``):
   model size on disk. Full runs repeat every child 3 times and report medians; ``--quick`` runs each once.
 - File to file: ``newstag predict --jobs 2`` on an exported model (``bench.cli_bench``), and the scale curve
   over 10k, 100k and 1M replicated Reuters test articles (``--quick``: up to 100k).
+- Latency (``bench.latency``): whole-process wall time of ``newstag predict`` on the first 1, 4, 100 and 3,000
+  Reuters test articles, from the exported folder and from ``models:/...@champion``, beside fastText's own
+  file-to-file prediction, model loading alone and ``--help``; medians of 5 runs (``--quick``: 3).
 
 Outputs: ``bench/results.md``, ``bench/results.json``, ``bench/scale.png``, ``bench/f1.png`` (``--only`` writes to
 ``bench/out/only/`` instead, so a partial run never replaces the full results). Scratch: ``bench/out/``.
@@ -383,6 +386,21 @@ def bench_scale(sizes: tuple[int, ...], cli_repeats: int, model: str) -> dict[st
     }
 
 
+def bench_latency(results: dict[str, Any], quick: bool, repeats: int) -> dict[str, Any]:
+    """``bench.latency.measure`` with the fastText grid pick of this run's Reuters table when there is one."""
+    from bench import latency
+
+    tuning = results["datasets"].get(latency.DATASET, {}).get("fasttext_tuning", {})
+    params = (tuning.get("best") or [None])[0]
+    try:
+        lat = latency.measure(repeats, params, quick, say)
+    except Exception as exc:  # report it, keep the rest of the run
+        say(f"[latency] failed: {exc}")
+        return {"error": str(exc)}
+    LOADAVG.extend(lat["loadavg_1min"]["samples"])
+    return lat
+
+
 # --------------------------------------------------------------------------- targets
 
 
@@ -455,6 +473,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "note": note,
         }
     )
+    if "latency" in results:
+        from bench.latency import latency_targets
+
+        out += latency_targets(results["latency"])
     return out
 
 
@@ -489,7 +511,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         action="append",
-        choices=[*DATASETS, "scale"],
+        choices=[*DATASETS, "scale", "latency"],
         default=None,
         help="run only this part (repeatable); results go to bench/out/only/",
     )
@@ -528,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only or [])
     names = [n for n in DATASETS if not only or n in only]
     do_scale = not args.no_cli and (not only or "scale" in only)
+    do_latency = not args.no_cli and (not only or "latency" in only)
+    latency_repeats = 3 if quick else 5
     dest = args.out.resolve() if args.out else (OUT / "only" if only else BENCH)
     (OUT / "tmp").mkdir(parents=True, exist_ok=True)
 
@@ -535,7 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         "generated": now_utc(),
         "mode": "quick" if quick else "full",
         "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
-        "repeats": {"child_runs": repeats, "predict_in_memory": predict_repeats, "cli": cli_repeats},
+        "repeats": {
+            "child_runs": repeats,
+            "predict_in_memory": predict_repeats,
+            "cli": cli_repeats,
+            "latency": latency_repeats,
+        },
         "machine": machine(),
         "versions": versions(),
         "git": git_state(),
@@ -543,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         "stage_seconds": {},
     }
     say(f"bench: {results['mode']} run, {repeats} run(s) per system; scratch in {OUT.relative_to(ROOT)}")
-    if do_scale and SCALE_DATASET not in names:
+    if (do_scale or do_latency) and SCALE_DATASET not in names:
         from bench import data as bdata
 
         bdata.build(DATASETS[SCALE_DATASET])
@@ -572,9 +601,14 @@ def main(argv: list[str] | None = None) -> int:
             sizes = args.scale_sizes or (SCALE_QUICK if quick else SCALE_FULL)
             results["scale"] = bench_scale(sizes, cli_repeats, model)
             results["stage_seconds"]["scale"] = time.perf_counter() - t0
+        if do_latency:
+            results["latency"] = bench_latency(results, quick, latency_repeats)
+            results["stage_seconds"]["latency"] = results["latency"].get("seconds", 0.0)
     else:
         say(f"[cli] skipped: {results['cli']['reason']}")
         results["scale"] = None
+        if do_latency:
+            results["latency"] = None
 
     results["loadavg_1min"] = {
         "median": median(LOADAVG),
