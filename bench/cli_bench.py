@@ -25,13 +25,19 @@ ARTIFACTS = OUT / "mlartifacts"
 MODELS = OUT / "models"
 IO = OUT / "io"
 LOGS = OUT / "logs"
-# the files whose change makes a cached export stale
+# the files whose change makes a cached export stale: what the model is, how it is saved and exported
+# (the compiled scorer and its place index included), and how it is loaded
 MODEL_CODE = (
     "config.py",
     "features.py",
     "model.py",
     "gazetteer.py",
+    "places.py",
+    "scoring.py",
     "taxonomy.py",
+    "artifacts.py",
+    "train.py",
+    "tracking.py",
     "pyfunc.py",
     "loading.py",
 )
