@@ -90,15 +90,26 @@ def locate_model(uri: str, tracking_uri: str | None = None) -> ModelInfo:
 
 
 def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
-    """The model behind a store URI, downloaded, its MLmodel hash checked against the one its run recorded.
+    """The model behind a store URI, its MLmodel hash checked against the one its run recorded.
 
-    ``pipeline.tracking`` is imported here, not at the top: it imports mlflow (some 2 s), and loading an
-    exported folder, the fast path of ``predict`` and ``evaluate``, must not pay for it.
+    A local SQLite store with local artifacts is read directly (``pipeline.store_sql``: a few queries, no
+    MLflow) and the model read where the store keeps it. Any other store, or one that module cannot read
+    for sure, goes through ``pipeline.tracking``, imported only then: it imports mlflow (some 2 s), which
+    neither an exported folder nor the project's own store should pay for.
     """
-    from pipeline import tracking
+    from pipeline import store_sql
+    from pipeline.artifacts import SHA_TAG
 
-    info = read_mlmodel(tracking.download_model(uri, tracking_uri))
-    recorded = tracking.recorded_sha256(info.run_id, tracking_uri)
+    found = store_sql.resolve(uri, tracking_uri)
+    if found is not None:
+        info = read_mlmodel(found.folder)
+        recorded = store_sql.recorded_tags(found, info.run_id, tracking_uri).get(SHA_TAG)
+        info.run_id = info.run_id or found.run_id
+    else:
+        from pipeline import tracking
+
+        info = read_mlmodel(tracking.download_model(uri, tracking_uri))
+        recorded = tracking.recorded_sha256(info.run_id, tracking_uri)
     if recorded and info.sha256 and recorded != info.sha256:
         raise ModelError(
             f"{uri}: the model's MLmodel records sha256 {info.sha256[:16]}... but its run recorded "
