@@ -1,8 +1,11 @@
 """File-to-file measurements through the batch CLI: ``newstag predict --model DIR --input X.jsonl --output Y.jsonl``.
 
 The model folders come from ``newstag train`` run once per config against a tracking store of the benchmark's
-own (``bench/out/mlflow.db``, artifacts in ``bench/out/mlartifacts``), exporting to ``bench/out/models``; an
-export is reused while the config, the taxonomies and the model code are unchanged (``*.stamp.json``).
+own, one per config (``bench/out/stores/<config name>/mlflow.db``, artifacts beside it), exporting to
+``bench/out/models``; an export is reused while the config, the taxonomies and the model code are unchanged
+(``*.stamp.json``). A stale export is retrained into an emptied store, so the new version is the champion
+(``models:/<registered name>@champion`` in that store is the exported model): in a store that kept the old
+champion, a retrained model scoring the same would lose the tie and stay a challenger.
 
 Every CLI run is a subprocess whose whole process tree (the CLI and its ``--jobs`` workers) is sampled with
 psutil every 0.1 s: the peak of the summed RSS is the figure reported.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,8 +24,7 @@ from typing import Any
 
 from bench.common import OUT, ROOT, quiet_env, sample_tree_rss, venv_bin
 
-STORE = OUT / "mlflow.db"
-ARTIFACTS = OUT / "mlartifacts"
+STORES = OUT / "stores"
 MODELS = OUT / "models"
 IO = OUT / "io"
 LOGS = OUT / "logs"
@@ -89,8 +92,18 @@ def _stamp(config: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _ensure_experiment(name: str) -> None:
-    """Create the experiment in the benchmark store with its artifacts under bench/out (not ./mlruns)."""
+def store_dir(config_name: str) -> Path:
+    """The folder of a config's benchmark store (its SQLite file and artifacts)."""
+    return STORES / config_name
+
+
+def store_uri(config_name: str) -> str:
+    """The tracking URI of a config's benchmark store."""
+    return f"sqlite:///{store_dir(config_name) / 'mlflow.db'}"
+
+
+def _ensure_experiment(name: str, config_name: str) -> None:
+    """Create the experiment in the config's benchmark store with its artifacts beside it (not ./mlruns)."""
     import logging
 
     import mlflow
@@ -98,11 +111,12 @@ def _ensure_experiment(name: str) -> None:
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
-    uri = f"sqlite:///{STORE}"
+    uri = store_uri(config_name)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(tracking_uri=uri)
     if client.get_experiment_by_name(name) is None:
-        client.create_experiment(name, artifact_location=(ARTIFACTS / name).resolve().as_uri())
+        artifacts = store_dir(config_name) / "mlartifacts" / name
+        client.create_experiment(name, artifact_location=artifacts.resolve().as_uri())
 
 
 def export_model(config: str, say: Callable[[str], None]) -> dict[str, Any]:
@@ -116,17 +130,22 @@ def export_model(config: str, say: Callable[[str], None]) -> dict[str, Any]:
     stamp = _stamp(config)
     if stamp_file.is_file():
         cached = json.loads(stamp_file.read_text())
-        if cached.get("stamp") == stamp and (ROOT / cached["export_path"] / "MLmodel").is_file():
+        exported = (ROOT / cached["export_path"] / "MLmodel").is_file()
+        if cached.get("stamp") == stamp and exported and (store_dir(cfg.name) / "mlflow.db").is_file():
             say(f"  reusing exported model {cached['export_path']}")
             return {**cached, "reused": True}
-    _ensure_experiment(cfg.tracking.experiment)
+    # a fresh store and export folder: the retrained model becomes the champion, as version 1
+    shutil.rmtree(store_dir(cfg.name), ignore_errors=True)
+    shutil.rmtree(MODELS / cfg.tracking.registered_model, ignore_errors=True)
+    store_dir(cfg.name).mkdir(parents=True)
+    _ensure_experiment(cfg.tracking.experiment, cfg.name)
     cmd = [
         venv_bin("newstag"),
         "train",
         "--config",
         config,
         "--tracking-uri",
-        f"sqlite:///{STORE}",
+        store_uri(cfg.name),
         "--set",
         f"tracking.export_dir={MODELS.relative_to(ROOT)}",
         "--json",

@@ -6,7 +6,8 @@ splits (``bench.data``), JSONL with id, title and text. Commands, each a whole p
 
 - ``newstag predict --model <exported folder> --input N.jsonl --output out.jsonl --quiet --json``: the export of
   ``configs/reuters.yaml`` made by ``newstag train`` against the benchmark's own store (``bench.cli_bench``);
-- the same with ``--model models:/<registered name>@champion --tracking-uri sqlite:///bench/out/mlflow.db``;
+- the same with ``--model models:/<registered name>@champion --tracking-uri <the config's benchmark store>``
+  (``sqlite:///bench/out/stores/reuters/mlflow.db``), whose champion is that export;
 - ``python -m bench.ft_predict predict <folder> N.jsonl out.jsonl``: fastText's models of the same splits (one
   per axis, the benchmark's grid pick, fitted on train, thresholds on validation) loading and tagging the
   same file;
@@ -280,7 +281,7 @@ def measure(
     exported = cli_bench.export_model(spec_config, say)
     export = exported["export_path"]
     registry = f"models:/{cfg.tracking.registered_model}@champion"
-    tracking = f"sqlite:///{cli_bench.STORE}"
+    tracking = cli_bench.store_uri(cfg.name)
     data_path = OUT / "data" / f"{DATASET}.pkl"
     ft = fasttext_model(data_path, ft_params, quick, say)
 
@@ -350,7 +351,7 @@ def measure(
         "repeats": repeats,
         "models": {
             "export": {"uri": export, "mb": _folder_mb(ROOT / export), "reused": exported.get("reused")},
-            "registry": {"uri": registry, "tracking_uri": f"sqlite:///{cli_bench.STORE.relative_to(ROOT)}"},
+            "registry": {"uri": registry, "tracking_uri": tracking.replace(f"{ROOT}/", "")},
             "fasttext": {
                 "uri": str(FT_DIR.relative_to(ROOT)),
                 "mb": _folder_mb(FT_DIR),

@@ -46,7 +46,7 @@ def _results(load_in_process: float | None = 0.21) -> dict[str, Any]:
             "export": {"uri": "bench/out/models/news-tagger-reuters/v1", "mb": 64.2},
             "registry": {
                 "uri": "models:/news-tagger-reuters@champion",
-                "tracking_uri": "sqlite:///bench/out/mlflow.db",
+                "tracking_uri": "sqlite:///bench/out/stores/reuters/mlflow.db",
             },
             "fasttext": {
                 "uri": "bench/out/models/fasttext-reuters",
