@@ -10,6 +10,9 @@ from pathlib import Path
 
 TAGGER_FILE = "tagger.joblib"
 SHA_TAG = "newstag.tagger_sha256"
+SCORER_FILE = "scorer.npz"
+"""The compiled tagger (``pipeline.scoring.Scorer``): arrays only, what newstag loads to score."""
+SCORER_SHA_TAG = "newstag.scorer_sha256"
 
 
 def sha256_file(path: str | Path) -> str:

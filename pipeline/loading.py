@@ -1,7 +1,11 @@
-"""Find a logged or exported model, check its sha256, and load the tagger.
+"""Find a logged or exported model, check its sha256, and load what scores.
 
-Model files are joblib pickles: loading one runs code, so a model must come from a store you trust. We
-refuse any tagger file whose sha256 differs from the one recorded when it was trained.
+A model holds two files: ``scorer.npz``, the compiled tagger (arrays only, read with numpy without
+unpickling anything; ``pipeline.scoring``), and ``tagger.joblib``, the scikit-learn estimator for Python
+users. newstag loads the scorer; the joblib file only for a model that has no scorer (trained before it
+existed, or with feature blocks that cannot be compiled). Unpickling runs code, so a joblib file must
+come from a store you trust. Either file is refused when its sha256 differs from the one recorded when
+the model was trained.
 
 An exported folder loads without MLflow; a store URI (``models:/...``, ``runs:/...``) is fetched through
 ``pipeline.tracking``, imported only on that path.
@@ -16,10 +20,41 @@ from typing import Any
 
 import yaml
 
-from pipeline.artifacts import TAGGER_FILE, sha256_file
+from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
 from pipeline.errors import ModelError
 
 STORE_SCHEMES = ("models:/", "runs:/")
+
+
+def _check_sha(path: Path, expected: str | None, actual: str) -> None:
+    if not expected:
+        raise ModelError(f"{path}: no sha256 recorded for this model; refusing to load an unverified file")
+    if actual != expected:
+        raise ModelError(
+            f"{path}: sha256 mismatch (recorded {expected[:16]}..., file {actual[:16]}...): "
+            "the model file changed after training; refusing to load it"
+        )
+
+
+def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
+    """The compiled tagger (``pipeline.scoring.Scorer``) saved at ``path``, refused unless its sha256 matches.
+
+    The file is read once: hashed, then parsed from the same bytes (numpy, no pickle).
+    """
+    import hashlib
+
+    from pipeline.scoring import Scorer, ScorerError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the scorer file ({exc.strerror or exc})") from None
+    _check_sha(path, expected_sha256, hashlib.sha256(data).hexdigest())
+    try:
+        return Scorer.from_bytes(data, str(path))
+    except ScorerError as exc:
+        raise ModelError(str(exc)) from None
 
 
 def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
@@ -51,6 +86,15 @@ class ModelInfo:
     sha256: str | None
     run_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    scorer_path: Path | None = None  # the compiled tagger, when the model has one
+    scorer_sha256: str | None = None
+
+
+def load_model_files(info: ModelInfo) -> Any:
+    """What scores for ``info``: its verified scorer when it has one, else its verified joblib tagger."""
+    if info.scorer_path is not None:
+        return load_scorer(info.scorer_path, info.scorer_sha256)
+    return load_verified(info.path, info.sha256)
 
 
 def read_mlmodel(model_dir: Path) -> ModelInfo:
@@ -66,12 +110,17 @@ def read_mlmodel(model_dir: Path) -> ModelInfo:
     config = pyfunc.get("config") or pyfunc.get("model_config") or {}
     artifacts = pyfunc.get("artifacts") or {}
     rel = (artifacts.get("tagger") or {}).get("path") or f"artifacts/{TAGGER_FILE}"
+    scorer_rel = (artifacts.get("scorer") or {}).get("path")
+    if scorer_rel is None and "scorer_sha256" in config:
+        scorer_rel = f"artifacts/{SCORER_FILE}"
     return ModelInfo(
         uri=str(model_dir),
         path=model_dir / rel,
         sha256=config.get("tagger_sha256"),
         run_id=spec.get("run_id"),
         metadata=spec.get("metadata") or {},
+        scorer_path=None if scorer_rel is None else model_dir / scorer_rel,
+        scorer_sha256=config.get("scorer_sha256"),
     )
 
 
@@ -98,28 +147,34 @@ def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
     neither an exported folder nor the project's own store should pay for.
     """
     from pipeline import store_sql
-    from pipeline.artifacts import SHA_TAG
+    from pipeline.artifacts import SCORER_SHA_TAG, SHA_TAG
 
     found = store_sql.resolve(uri, tracking_uri)
     if found is not None:
         info = read_mlmodel(found.folder)
-        recorded = store_sql.recorded_tags(found, info.run_id, tracking_uri).get(SHA_TAG)
+        tags = store_sql.recorded_tags(found, info.run_id, tracking_uri)
         info.run_id = info.run_id or found.run_id
     else:
         from pipeline import tracking
 
         info = read_mlmodel(tracking.download_model(uri, tracking_uri))
-        recorded = tracking.recorded_sha256(info.run_id, tracking_uri)
-    if recorded and info.sha256 and recorded != info.sha256:
-        raise ModelError(
-            f"{uri}: the model's MLmodel records sha256 {info.sha256[:16]}... but its run recorded "
-            f"{recorded[:16]}...; refusing to load it"
-        )
+        tags = tracking.recorded_tags(info.run_id, tracking_uri)
+    for tag, in_mlmodel in ((SHA_TAG, info.sha256), (SCORER_SHA_TAG, info.scorer_sha256)):
+        recorded = tags.get(tag)
+        if recorded and in_mlmodel and recorded != in_mlmodel:
+            raise ModelError(
+                f"{uri}: the model's MLmodel records sha256 {in_mlmodel[:16]}... but its run recorded "
+                f"{recorded[:16]}... ({tag}); refusing to load it"
+            )
     info.uri = uri
     return info
 
 
 def load_tagger(uri: str, tracking_uri: str | None = None) -> tuple[Any, ModelInfo]:
-    """The verified tagger behind ``uri`` and where it came from."""
+    """The verified model behind ``uri`` (its scorer, or its joblib tagger without one) and where it came from.
+
+    Either object scores the same way: ``axes``, ``labels_``, ``transform_docs``, ``predict_scores``,
+    ``scores_from_features``, ``labels_from_scores``, ``explain_features``.
+    """
     info = locate_model(uri, tracking_uri)
-    return load_verified(info.path, info.sha256), info
+    return load_model_files(info), info

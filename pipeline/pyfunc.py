@@ -1,7 +1,8 @@
 """The MLflow pyfunc adapter around the tagger (logged as "models from code").
 
-MLflow executes this file when it loads the model; the tagger itself is a joblib file among the model's
-artifacts, checked against the sha256 recorded at training time before it is unpickled.
+MLflow executes this file when it loads the model. It scores with the compiled tagger (``scorer.npz``,
+arrays read without unpickling) when the model has one, else with the joblib tagger; either file is
+checked against the sha256 recorded at training time before it is read.
 
 Input: a DataFrame with a ``text`` column and an optional ``title`` column (a list of strings is accepted
 too). Output: one row per input row, one list column per axis, and ``scores`` as a JSON object
@@ -18,7 +19,7 @@ import mlflow
 import pandas as pd
 from mlflow.models import set_model
 
-from pipeline.loading import load_verified
+from pipeline.loading import load_scorer, load_verified
 
 # The input is a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -28,9 +29,12 @@ class NewsTaggerModel(mlflow.pyfunc.PythonModel):
     """Thin adapter: DataFrame in, labels and scores out."""
 
     def load_context(self, context: Any) -> None:
-        """Load the tagger after checking its sha256."""
+        """Load the scorer (or, without one, the tagger) after checking its sha256."""
         config = context.model_config or {}
-        self.tagger = load_verified(context.artifacts["tagger"], config.get("tagger_sha256"))
+        if "scorer" in context.artifacts:
+            self.tagger = load_scorer(context.artifacts["scorer"], config.get("scorer_sha256"))
+        else:
+            self.tagger = load_verified(context.artifacts["tagger"], config.get("tagger_sha256"))
 
     def predict(self, context, model_input, params=None):
         """Labels per axis and scores for every input row (same row count and order)."""

@@ -35,7 +35,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
-from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
+from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.config import Config
 from pipeline.errors import ModelError
 from pipeline.promotion import Decision, challenger_score, decide
@@ -244,10 +244,26 @@ class LoggedModel:
     model_id: str
     sha256: str
     size_bytes: int
+    scorer_sha256: str | None = None  # None: the tagger has a block the scorer cannot compile
+
+
+def _save_scorer(tagger: Any, path: Path) -> str | None:
+    """Compile the tagger and save its scorer at ``path``; its sha256, or None when it cannot compile."""
+    try:
+        scorer = tagger.compile()
+    except ValueError as exc:
+        print(
+            f"newstag: no compiled scorer for this model ({exc}); loaders will unpickle the tagger",
+            file=sys.stderr,
+        )
+        return None
+    scorer.save(path)
+    return sha256_file(path)
 
 
 def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) -> LoggedModel:
-    """Save the tagger with joblib, log it as a pyfunc (code + artifact + signature), record its sha256."""
+    """Save the tagger with joblib and its compiled scorer, log them as a pyfunc (code + artifacts +
+    signature), record both sha256s (MLmodel config and run tags)."""
     import joblib
 
     tmp = Path(tempfile.mkdtemp(prefix="newstag-tagger-"))
@@ -256,6 +272,12 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
         joblib.dump(tagger, path)
         sha = sha256_file(path)
         size = path.stat().st_size
+        artifacts = {"tagger": str(path)}
+        config = {"tagger_sha256": sha}
+        scorer_sha = _save_scorer(tagger, tmp / SCORER_FILE)
+        if scorer_sha is not None:
+            artifacts["scorer"] = str(tmp / SCORER_FILE)
+            config["scorer_sha256"] = scorer_sha
         package_dir = Path(pipeline.__file__).parent
         # MLflow records the absolute path of the model code file (resolved, in MLmodel's model_code_path)
         # and of each artifact (artifacts.*.uri); logging a copy from this throw-away folder keeps the
@@ -264,9 +286,9 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(code),
-            artifacts={"tagger": str(path)},
+            artifacts=artifacts,
             code_paths=[str(package_dir)],
-            model_config={"tagger_sha256": sha},
+            model_config=config,
             signature=signature(list(tagger.axes)),
             input_example=input_example,
             pip_requirements=pip_requirements(),
@@ -274,8 +296,10 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
             tags=source_tags("newstag"),
         )
         mlflow.set_tag(SHA_TAG, sha)
+        if scorer_sha is not None:
+            mlflow.set_tag(SCORER_SHA_TAG, scorer_sha)
         mlflow.log_metric("model/size_mb", size / 1e6)
-        return LoggedModel(info.model_uri, info.model_id, sha, size)
+        return LoggedModel(info.model_uri, info.model_id, sha, size, scorer_sha)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -761,15 +785,16 @@ def download_model(uri: str, tracking_uri: str | None = None) -> Path:
         raise ModelError(f"{uri}: cannot load the model: {str(exc).splitlines()[0]}") from None
 
 
-def recorded_sha256(run_id: str | None, tracking_uri: str | None = None) -> str | None:
-    """The tagger sha256 that run ``run_id`` recorded when it logged its model, or None."""
+def recorded_tags(run_id: str | None, tracking_uri: str | None = None) -> dict[str, str]:
+    """The ``newstag.*`` tags of run ``run_id`` (the sha256 of its model files among them); {} if unknown."""
     if not run_id:
-        return None
+        return {}
     setup_tracking(tracking_uri)
     try:
-        return MlflowClient().get_run(run_id).data.tags.get(SHA_TAG)
-    except Exception:  # the run may live in another store; the MLmodel hash still applies
-        return None
+        tags = MlflowClient().get_run(run_id).data.tags
+    except Exception:  # the run may live in another store; the MLmodel hashes still apply
+        return {}
+    return {k: v for k, v in tags.items() if k.startswith("newstag.")}
 
 
 # --------------------------------------------------------------------------- what a store holds

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from pipeline.errors import UsageError
-from pipeline.loading import load_verified
+from pipeline.loading import ModelInfo, load_model_files
 from pipeline.predict.encode import Batch, Encoding, score_chunk
 
 _WORKER: dict[str, Any] = {}
@@ -25,13 +25,13 @@ def _exit_with_parent(parent: int) -> None:
             os._exit(1)
 
 
-def _init_worker(model_path: str, sha256: str | None, enc: Encoding) -> None:
-    """Process pool initializer: the verified tagger, once per worker (inherited as is when forked)."""
+def _init_worker(info: ModelInfo, enc: Encoding) -> None:
+    """Process pool initializer: the verified model, once per worker (inherited as is when forked)."""
     import threading
 
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    if _WORKER.get("path") != model_path:
-        _WORKER.update(path=model_path, tagger=load_verified(model_path, sha256))
+    if _WORKER.get("path") != str(info.path):
+        _WORKER.update(path=str(info.path), tagger=load_model_files(info))
     _WORKER["enc"] = enc
 
 
@@ -68,7 +68,7 @@ class Engine:
 class ProcessEngine(Engine):
     """``jobs`` worker processes, each loading the tagger once; at most 2 chunks per worker in flight."""
 
-    def __init__(self, tagger: Any, enc: Encoding, jobs: int, model_path: str, sha256: str | None) -> None:
+    def __init__(self, tagger: Any, enc: Encoding, jobs: int, info: ModelInfo) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -80,9 +80,9 @@ class ProcessEngine(Engine):
         # Each worker builds its own on its first chunk; copy-on-write pages shared after a warm-up are
         # counted again in every process's RSS, so this keeps the process tree's summed RSS lower.
         # forked workers inherit the verified tagger; spawned ones load and verify it again
-        _WORKER.update(path=model_path, tagger=tagger)
+        _WORKER.update(path=str(info.path), tagger=tagger)
         self.pool = ProcessPoolExecutor(
-            max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(model_path, sha256, enc)
+            max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(info, enc)
         )
         self.pool.submit(len, ()).result()  # start the workers now (all at once when forking)
         self.in_flight = 2 * jobs
@@ -154,5 +154,5 @@ def make_engine(
     if scheduler:
         raise UsageError("--scheduler needs --engine dask")
     if jobs > 1:
-        return ProcessEngine(tagger, enc, jobs, str(info.path), info.sha256)
+        return ProcessEngine(tagger, enc, jobs, info)
     return Engine(tagger, enc)

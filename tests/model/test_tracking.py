@@ -120,7 +120,7 @@ def test_export_and_load_without_a_store(logged, tmp_path: Path, monkeypatch) ->
 def test_a_changed_model_file_is_refused(logged, tmp_path: Path) -> None:
     _, info = logged
     dest = tracking.export_model(info.model_uri, "m", "1", False, str(tmp_path / "models"))
-    blob = dest / "artifacts" / "tagger.joblib"
+    blob = dest / "artifacts" / "scorer.npz"  # the file a loader reads
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(data))

@@ -20,7 +20,7 @@ import yaml
 from reliability_support import assert_clean_failure, run_cli
 
 from pipeline import cli, tracking
-from pipeline.artifacts import TAGGER_FILE
+from pipeline.artifacts import SCORER_FILE, TAGGER_FILE
 from pipeline.errors import ModelError
 from pipeline.features import Featurizer
 from pipeline.loading import load_tagger
@@ -90,14 +90,28 @@ def flip_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.fixture
-def tampered(store, tmp_path: Path) -> Path:
-    """A copy of the exported model folder with one bit of its tagger file flipped."""
+def without_scorer(folder: Path) -> None:
+    """Make an exported model folder look like one trained before scorers existed (joblib tagger only)."""
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    pyfunc = spec["flavors"]["python_function"]
+    del pyfunc["config"]["scorer_sha256"], pyfunc["artifacts"]["scorer"]
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    (folder / "artifacts" / SCORER_FILE).unlink()
+
+
+@pytest.fixture(params=["scorer", "joblib tagger"])
+def tampered(store, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A copy of the exported model folder with one bit flipped in the file a loader reads: the scorer, or the
+    joblib tagger of a model without a scorer."""
     import shutil
 
     folder = tmp_path / "tampered"
     shutil.copytree(store["export"], folder)
-    flip_byte(folder / "artifacts" / TAGGER_FILE)
+    if request.param == "scorer":
+        flip_byte(folder / "artifacts" / SCORER_FILE)
+    else:
+        without_scorer(folder)
+        flip_byte(folder / "artifacts" / TAGGER_FILE)
     return folder
 
 
@@ -148,18 +162,56 @@ def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, tmp_path: Path
         mlmodel.write_text(original_spec)
 
 
-def test_a_model_without_a_recorded_hash_is_refused(store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["scorer", "joblib tagger"])
+def test_a_model_without_a_recorded_hash_is_refused(store, tmp_path: Path, kind: str) -> None:
     import shutil
 
     folder = tmp_path / "nohash"
     shutil.copytree(store["export"], folder)
+    if kind == "joblib tagger":
+        without_scorer(folder)
     spec = yaml.safe_load((folder / "MLmodel").read_text())
-    del spec["flavors"]["python_function"]["config"]["tagger_sha256"]
+    del spec["flavors"]["python_function"]["config"][f"{kind.split()[-1]}_sha256"]
     (folder / "MLmodel").write_text(yaml.safe_dump(spec))
     with pytest.raises(
-        ModelError, match="no sha256 recorded for this model; refusing to unpickle an unverified file"
+        ModelError, match=r"no sha256 recorded for this model; refusing to .* unverified file"
     ):
         load_tagger(str(folder))
+
+
+def test_a_model_without_a_scorer_loads_its_verified_joblib_tagger(store, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(store["export"], folder)
+    without_scorer(folder)
+    tagger, info = load_tagger(str(folder))
+    assert info.scorer_path is None and type(tagger).__name__ == "NewsTagger"
+    scorer, _ = load_tagger(str(store["export"]))
+    assert type(scorer).__name__ == "Scorer"
+    docs = ["In Paris, oil output rose.", "Talks in Nairobi and Tokyo on tariffs."]
+    assert tagger.predict_labels(docs) == scorer.predict_labels(docs)
+
+
+def test_a_forged_scorer_hash_is_caught_by_the_run_record(store) -> None:
+    """Changing the scorer AND its hash in MLmodel: a store model still disagrees with its run's tag."""
+    artifacts = Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
+    blob, mlmodel = artifacts / "artifacts" / SCORER_FILE, artifacts / "MLmodel"
+    original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
+    try:
+        flip_byte(blob)
+        from pipeline.artifacts import sha256_file
+
+        spec = yaml.safe_load(original_spec)
+        spec["flavors"]["python_function"]["config"]["scorer_sha256"] = sha256_file(blob)
+        mlmodel.write_text(yaml.safe_dump(spec))
+        with pytest.raises(
+            ModelError, match=r"but its run recorded .*newstag.scorer_sha256.*refusing to load"
+        ):
+            load_tagger("models:/m/1", store["uri"])
+    finally:
+        blob.write_bytes(original_blob)
+        mlmodel.write_text(original_spec)
 
 
 def test_cli_evaluate_refuses_a_tampered_model_in_one_line(store, tampered: Path) -> None:

