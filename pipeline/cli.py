@@ -130,7 +130,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _predict_paths(args: argparse.Namespace) -> None:
+    """--input and --output are required, except with --stream, where they default to - (stdin, stdout)."""
+    from pipeline.errors import UsageError
+
+    for name in ("input", "output"):
+        if getattr(args, name) is None:
+            if not args.stream:
+                raise UsageError(f"--{name} is required (or --stream, which reads stdin and writes stdout)")
+            setattr(args, name, "-")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    _predict_paths(args)
     from pipeline.predict import predict_command, summary_lines
 
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
@@ -265,7 +277,7 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
         help="tag a file of articles in batch (streams any size)",
-        description="Tag every article of a JSONL/CSV/parquet file (or stdin), a chunk at a time, writing atomically; bad rows go to <output>.rejects.jsonl.",
+        description="Tag every article of a JSONL/CSV/parquet file (or stdin), a chunk at a time, writing atomically; bad rows go to <output>.rejects.jsonl. With --stream, the process stays open and answers each stdin line at once.",
     )
     p.add_argument(
         "--model",
@@ -276,12 +288,23 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--input",
         "-i",
-        required=True,
+        default=None,
         metavar="PATH",
-        help="input .jsonl/.csv/.parquet (.gz for jsonl/csv), or - for stdin",
+        help="input .jsonl/.csv/.parquet (.gz for jsonl/csv), or - for stdin (required, except with --stream)",
     )
     p.add_argument(
-        "--output", "-o", required=True, metavar="PATH", help="output .jsonl/.csv/.parquet, or - for stdout"
+        "--output",
+        "-o",
+        default=None,
+        metavar="PATH",
+        help="output .jsonl/.csv/.parquet, or - for stdout (required, except with --stream)",
+    )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="stay open on stdin: tag each JSONL line and write its result to stdout (flushed) before reading "
+        "the next; a bad line is a JSON reject on stderr and the stream goes on. Scores in this process "
+        "(no --jobs, --engine dask or --resume); --batch-size does not apply",
     )
     p.add_argument(
         "--format", choices=["jsonl", "csv", "parquet"], default=None, help="force the input format"

@@ -3,6 +3,10 @@
 The input is streamed with ``corpora.files.iter_rows``; each row becomes a document by ``document_of`` (bad
 rows go to ``<output>.rejects.jsonl``), and each chunk of ``batch_size`` documents is scored by an engine and
 handed to a sink, in input order. ``predict_command`` returns the run's summary; printing it is the CLI's job.
+
+With ``stream=True`` (``--stream``) the process stays open on stdin: each line is a chunk of its own, tagged
+in this process and written to stdout (flushed) before the next line is read; a bad line is reported as its
+rejects-file row, one JSON object on stderr, and the stream goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pipeline.corpora.documents import Document, Fields, document_of, no_surroga
 from pipeline.corpora.files import detect_format, iter_rows
 from pipeline.errors import UsageError
 from pipeline.loading import load_tagger
-from pipeline.predict.encode import Batch, Encoding
+from pipeline.predict.encode import Batch, Encoding, score_chunk
 from pipeline.predict.engines import Engine, make_engine
 from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink
 
@@ -103,6 +107,29 @@ def _check_paths(input: str, output: str, resume: bool) -> None:
         raise UsageError(f"{output}: the output would overwrite the input")
     if resume and STDIO in (input, output):
         raise UsageError("--resume needs a named input and output file (not -)")
+
+
+def _check_stream(input: str, output: str, out_fmt: str, resume: bool, elsewhere: bool) -> None:
+    """--stream reads stdin and writes JSONL or CSV to stdout, a line at a time, in this process; UsageError
+    otherwise (``elsewhere``: --jobs, --engine or --scheduler ask to score outside this process)."""
+    if input != STDIO:
+        raise UsageError(
+            f"--stream reads stdin: drop --input {input} (or give -i -); to tag a file, run without --stream"
+        )
+    if output != STDIO:
+        raise UsageError(
+            f"--stream writes to stdout: drop --output {output} (or give -o -) and redirect stdout; "
+            "a file output is renamed into place only when complete, which a stream never is"
+        )
+    if out_fmt == "parquet":
+        raise UsageError("--stream writes lines: parquet cannot be streamed; use jsonl or csv")
+    if resume:
+        raise UsageError("--stream cannot --resume: stdin cannot be read again")
+    if elsewhere:
+        raise UsageError(
+            "--stream tags each line in this process as soon as it is read: --jobs, --engine dask and "
+            "--scheduler would only add a round trip per line"
+        )
 
 
 def _keep_fields(spec: str | Sequence[str] | None, axes: Sequence[str], explain: bool) -> tuple[str, ...]:
@@ -317,7 +344,7 @@ class _Run:
         return FileSink(self.output, self.out_fmt, self.enc, fingerprint, self.resume, self.say)
 
 
-def _stream(
+def _write_chunks(
     run: _Run, rows: Iterator[tuple[int, Any]], scorer: Engine, sha256: str | None
 ) -> tuple[Progress, str | None, int]:
     """Score and write every chunk; returns the final progress, the rejects file (or None), the resumed chunk."""
@@ -370,32 +397,113 @@ def predict_command(
     scheduler: str | None = None,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    stream: bool = False,
 ) -> dict[str, Any]:
-    """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``)."""
+    """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``).
+
+    ``stream``: stdin to stdout, each line tagged and written before the next is read (``batch_size`` does
+    not apply; a named input or output, ``resume``, ``jobs`` > 1 and the dask engine are refused).
+    """
     start = time.perf_counter()
     _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
     out_fmt = _output_format(output, output_format)
+    if stream:
+        _check_stream(input, output, out_fmt, resume, jobs > 1 or engine != "local" or bool(scheduler))
     in_fmt = detect_format(input, format)
     _check_paths(input, output, resume)
     rows = iter_rows(input, in_fmt)  # checks the input file before the model is loaded
+    before_load = time.perf_counter()
     tagger, info = load_tagger(model, tracking_uri)
+    loaded = time.perf_counter()
     enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold)
     read = ReadOptions(Fields(id_field, title_field, text_field), enc.keep_fields, max_chars)
+    if stream:
+        state, load_more, busy = _tag_lines(rows, tagger, enc, read, input)
+        timing = _Timing(start, loaded - before_load + load_more, busy)
+        return _summary(state, timing, output, None, max_reject_rate, 0)
     run = _Run(input, in_fmt, output, out_fmt, enc, read, batch_size, resume, quiet)
     # workers start (fork) before the output is opened and locked, so they never hold its lock
     scorer = make_engine(engine, tagger, enc, jobs, info, scheduler)
-    state, rejects, resumed = _stream(run, rows, scorer, info.sha256)
-    return _summary(state, start, output, rejects, max_reject_rate, resumed)
+    state, rejects, resumed = _write_chunks(run, rows, scorer, info.sha256)
+    timing = _Timing(start, loaded - before_load, time.perf_counter() - loaded)
+    return _summary(state, timing, output, rejects, max_reject_rate, resumed)
+
+
+# --------------------------------------------------------------------------- --stream
+
+
+class _LineSink(StreamSink):
+    """stdout, flushed after every line; a rejected line is its rejects-file row, as JSON on stderr."""
+
+    def __init__(self, fmt: str, enc: Encoding) -> None:
+        super().__init__(fmt, enc)
+        self.out.flush()  # the CSV header, before the first line arrives
+
+    def write(self, chunk: Chunk, data: bytes) -> None:
+        """Write one line's output (or its reject) and flush it."""
+        self.out.write(data)
+        self.out.flush()
+        if chunk.rejects:
+            sys.stderr.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk.rejects))
+            sys.stderr.flush()
+        self.state.count(chunk)
+
+
+def _warm_up(tagger: Any, enc: Encoding) -> float:
+    """Score one throw-away document, so that tables the tagger builds on first use do not delay the first
+    line; returns the seconds it took."""
+    start = time.perf_counter()
+    keep = {name: [None] for name in enc.keep_fields}
+    score_chunk(tagger, enc, Batch(["warm-up"], [""], ["warm up"], [False], keep))
+    return time.perf_counter() - start
+
+
+def _tag_lines(
+    rows: Iterator[tuple[int, Any]], tagger: Any, enc: Encoding, read: ReadOptions, input: str
+) -> tuple[Progress, float, float]:
+    """--stream: each row a chunk of its own, scored and written before the next row is read.
+
+    Returns the progress, the warm-up seconds, and the seconds spent on rows (from a row read to its output
+    flushed; the time spent waiting for input is not counted).
+    """
+    sink = _LineSink(enc.fmt, enc)
+    warm = _warm_up(tagger, enc)
+    busy = [0.0]
+
+    def timed(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+        for row in rows:
+            mark = time.perf_counter()
+            yield row  # resumed when the row's output is written and the next row is asked for
+            busy[0] += time.perf_counter() - mark
+
+    chunks = read_chunks(timed(rows), read, 1, input, 0, 0)
+    run_chunks(chunks, Engine(tagger, enc), sink, lambda chunk: None)
+    sink.finish()
+    return sink.state, warm, busy[0]
 
 
 # --------------------------------------------------------------------------- summary
 
 
+@dataclass(frozen=True)
+class _Timing:
+    """When the run started, the seconds the model took to load, the seconds spent tagging after that."""
+
+    start: float
+    load: float
+    score: float
+
+
 def _summary(
-    state: Progress, start: float, output: str, rejects: str | None, limit: float, resumed: int
+    state: Progress, timing: _Timing, output: str, rejects: str | None, limit: float, resumed: int
 ) -> dict[str, Any]:
-    """The run summary; over the reject limit, a warning on stderr (shown even with --quiet)."""
-    seconds = time.perf_counter() - start
+    """The run summary; over the reject limit, a warning on stderr (shown even with --quiet).
+
+    ``seconds`` is the whole wall time; ``load_seconds`` locating, verifying and loading the model (with
+    --stream, also the warm-up); ``docs_per_s`` is rows read per second of ``score_seconds``: reading,
+    scoring and writing after the load (with --stream, the time spent on lines, not waiting for them).
+    """
+    seconds = time.perf_counter() - timing.start
     rate = state.rejected / state.read if state.read else 0.0
     summary = {
         "read": state.read,
@@ -403,7 +511,9 @@ def _summary(
         "rejected": state.rejected,
         "truncated": state.truncated,
         "seconds": round(seconds, 3),
-        "docs_per_s": round(state.read / seconds, 1) if seconds > 0 else 0.0,
+        "load_seconds": round(timing.load, 3),
+        "score_seconds": round(timing.score, 3),
+        "docs_per_s": round(state.read / timing.score, 1) if timing.score > 0 else 0.0,
         "reject_rate": round(rate, 6),
         "over_reject_limit": rate > limit,
         "output": output,
@@ -419,11 +529,16 @@ def _summary(
     return summary
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
 def summary_lines(summary: Mapping[str, Any]) -> list[str]:
-    """The summary of a run as the CLI prints it (one line)."""
+    """The summary of a run as the CLI prints it (one line): counts, wall time, model load, docs/s tagging."""
     s = summary
     where = f" (see {s['rejects']})" if s["rejects"] else ""
     return [
         f"newstag predict: read {s['read']:,}, wrote {s['written']:,}, rejected {s['rejected']:,}{where}, "
-        f"truncated {s['truncated']:,} in {s['seconds']:.1f} s ({s['docs_per_s']:,.0f} docs/s) -> {s['output']}"
+        f"truncated {s['truncated']:,} in {_seconds(s['seconds'])} s (model {_seconds(s['load_seconds'])} s; "
+        f"{s['docs_per_s']:,.0f} docs/s) -> {s['output']}"
     ]
