@@ -297,7 +297,19 @@ def _fingerprint(input_path: str, sha256: str | None, settings: Mapping[str, Any
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 
+class _NoBar:
+    """The progress bar when none is shown (quiet, or stderr is not a terminal): tqdm is not even imported."""
+
+    def update(self, n: int) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def _progress_bar(total: int | None, initial: int, quiet: bool) -> Any:
+    if quiet or not sys.stderr.isatty():
+        return _NoBar()
     from tqdm import tqdm
 
     return tqdm(
@@ -306,7 +318,6 @@ def _progress_bar(total: int | None, initial: int, quiet: bool) -> Any:
         unit=" docs",
         unit_scale=True,
         file=sys.stderr,
-        disable=quiet or not sys.stderr.isatty(),
         dynamic_ncols=True,
         smoothing=0.1,
     )
