@@ -153,6 +153,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_REJECTS if summary["over_reject_limit"] else EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from pipeline.registry import models_command, models_lines
+
+    result = models_command(args.name, args.config, args.set, args.tracking_uri)
+    _emit(result, args.json, models_lines)
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipeline.registry import promote_command, promote_lines
+
+    result = promote_command(args.name, args.version, args.reason, args.export_dir, args.tracking_uri)
+    _emit(result, args.json, promote_lines)
+    return EXIT_OK
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from pipeline.ui import run_ui
 
@@ -216,7 +232,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="fit, tune thresholds, evaluate, log to MLflow, register",
-        description="Prepare (or reuse) the data, fit the tagger, tune thresholds on validation, evaluate on test, log the run to MLflow, register the model and promote it when it beats the champion, export it to models/.",
+        description="Prepare (or reuse) the data, fit the tagger, tune thresholds on validation, evaluate on test, log the run to MLflow, register the model and promote it when it beats the champion on validation by more than the noise, export it to models/.",
     )
     _add_config(p)
     _add_tracking(p)
@@ -368,6 +384,48 @@ def _add_predict_run(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _models_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list a registered model's versions, aliases and promotion decisions",
+        description="List the versions of a registered model, newest first: aliases, creation date, the "
+        "fingerprint of the data they were trained on, and the promotion decision with its numbers.",
+    )
+    p.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="?",
+        default=None,
+        help="registered model (default: the config's tracking.registered_model)",
+    )
+    _add_config(p)
+    _add_tracking(p)
+    p.add_argument("--json", action="store_true", help="print the versions as JSON")
+    p.set_defaults(func=cmd_models)
+
+
+def _promote_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "promote",
+        help="make a version champion by hand (recorded as an override)",
+        description="Move the champion alias of a registered model to VERSION, overriding the automatic "
+        "decision: your user name, the time and the reason are recorded on the version, and "
+        "models/NAME/champion is re-exported to follow the alias.",
+    )
+    p.add_argument("name", metavar="NAME", help="registered model, e.g. news-tagger")
+    p.add_argument("version", metavar="VERSION", help="the version to make champion (3 or v3)")
+    p.add_argument("--reason", required=True, help="why; recorded with the override")
+    p.add_argument(
+        "--export-dir",
+        default="models",
+        metavar="DIR",
+        help="folder of exported models, as tracking.export_dir (default: models)",
+    )
+    _add_tracking(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_promote)
+
+
 def _ui_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ui",
@@ -393,12 +451,21 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``newstag``."""
     parser = argparse.ArgumentParser(
         prog="newstag",
-        description="Tag news articles by region and by theme: prepare data, train, tune, evaluate, predict, inspect.",
+        description="Tag news articles by region and by theme: prepare data, train, tune, evaluate, predict, inspect the registry.",
         epilog="Run 'newstag COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"newstag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_prepare_parser, _train_parser, _tune_parser, _evaluate_parser, _predict_parser, _ui_parser):
+    for add in (
+        _prepare_parser,
+        _train_parser,
+        _tune_parser,
+        _evaluate_parser,
+        _predict_parser,
+        _models_parser,
+        _promote_parser,
+        _ui_parser,
+    ):
         add(sub)
     return parser
 

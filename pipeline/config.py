@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipeline import DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.errors import ConfigError
+from pipeline.promotion import METRICS as PROMOTION_METRICS
 
 
 class Strict(BaseModel):
@@ -224,12 +225,37 @@ class ThresholdConfig(Strict):
     )
 
 
+class PromotionConfig(Strict):
+    """How a new version is judged against the champion: on validation, never test (README, "Promotion")."""
+
+    metrics: list[str] | None = Field(
+        None,
+        description="validation metrics compared, as <axis>/<metric> (e.g. regions/micro_f1); "
+        "default: micro_f1 of every axis",
+    )
+    confidence: float = Field(
+        0.95, ge=0.5, lt=1.0, description="level of the bootstrap interval a difference must clear"
+    )
+    resamples: int = Field(1000, ge=100, le=100_000, description="bootstrap draws of the documents")
+    seed: int = 0
+
+
 class TrackingConfig(Strict):
     experiment: str = "newstag"
     registered_model: str = "news-tagger"
-    promotion_metrics: list[str] = ["test/regions/micro_f1", "test/themes/micro_f1"]
+    promotion: PromotionConfig = PromotionConfig()
     export_dir: str = "models"
     log_model: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "promotion_metrics" in data:
+            raise ValueError(
+                "tracking.promotion_metrics: replaced by tracking.promotion.metrics, validation metrics "
+                "named <axis>/<metric> (e.g. regions/micro_f1); promotion no longer looks at test"
+            )
+        return data
 
 
 class TuneConfig(Strict):
@@ -272,6 +298,7 @@ class Config(Strict):
         for axis in self.model.recent_axes or []:
             if axis not in self.axes:
                 raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
+        self._check_promotion()
         if (self.corpus is None) == (self.corpora is None):
             raise ValueError("give either corpus: (one corpus) or corpora: (a list of named corpora)")
         if self.corpus is not None:
@@ -281,6 +308,25 @@ class Config(Strict):
         else:
             self._check_corpora(self.corpora or [])
         return self
+
+    def _check_promotion(self) -> None:
+        for metric in self.tracking.promotion.metrics or []:
+            axis, _, name = metric.partition("/")
+            if axis not in self.axes:
+                raise ValueError(
+                    f"tracking.promotion.metrics: {metric!r}: {axis!r} is not an axis of this config "
+                    f"({', '.join(self.axes)}); write <axis>/<metric>, e.g. {next(iter(self.axes))}/micro_f1"
+                )
+            if name not in PROMOTION_METRICS:
+                raise ValueError(
+                    f"tracking.promotion.metrics: {metric!r}: no metric {name!r}; "
+                    f"known: {', '.join(PROMOTION_METRICS)}"
+                )
+
+    def promotion_metrics(self) -> list[str]:
+        """The validation metrics promotion compares (``tracking.promotion.metrics``, else every axis's
+        micro_f1)."""
+        return list(self.tracking.promotion.metrics or [f"{axis}/micro_f1" for axis in self.axes])
 
     def _check_corpora(self, corpora: list[NamedCorpus]) -> None:
         if not corpora:

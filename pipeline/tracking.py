@@ -10,6 +10,8 @@ rule is the pure ``promotion.decide``; this module gathers its inputs and applie
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import getpass
 import hashlib
 import json
 import os
@@ -20,8 +22,9 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ import pipeline
 from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.config import Config
 from pipeline.errors import ModelError
-from pipeline.promotion import Decision, challenger_score, decide
+from pipeline.promotion import Decision, Rule, Sample, decide, no_champion, not_comparable
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -315,10 +318,9 @@ class Promotion:
     version: str
     alias: str
     promoted: bool
-    new_score: float
-    champion_version: str | None
-    champion_score: float | None
-    reason: str
+    champion_version: str | None  # the champion it was judged against
+    reason: str  # the decision in one sentence (promotion.Decision.reason)
+    comparisons: list[dict[str, Any]]  # each metric and corpus: scores, interval, p, verdict
 
 
 def ensure_registered_model(name: str, description: str) -> None:
@@ -396,27 +398,27 @@ def register_and_promote(
     name: str,
     model_uri: str,
     run_id: str,
-    metrics: Mapping[str, float],
-    keys: list[str],
-    test_digest: str,
-    rescore_champion: Callable[[str], Mapping[str, float]],
+    champion_samples: Callable[[str], Sequence[Sample]],
+    rule: Rule,
+    basis: str = "validation",
+    data_fingerprint: str | None = None,
     checkpoint: Callable[[str], None] | None = None,
 ) -> Promotion:
-    """Register ``model_uri``; alias it ``champion`` when it beats the current champion on the same test set.
+    """Register ``model_uri``; alias it ``champion`` when it beats the current champion on the same
+    validation documents by more than the noise, else ``challenger`` (the rule: ``promotion.decide``).
 
-    ``rescore_champion(model_uri) -> metrics`` scores the champion on this run's test set when the champion
-    was evaluated on another one. The champion is read and the alias set under ``promotion_lock``, so two
-    runs promoting at once cannot both win: the later one compares against the earlier one's result.
-    A version is registered only once its model is completely logged, so an alias never points at a
-    partial model. ``checkpoint("register.alias")`` is called just before the alias moves (a test hook).
-    The rule itself is ``promotion.decide``.
+    ``champion_samples(champion_uri)`` scores the champion on this run's validation split and returns the
+    documents both are compared on (``train.champion_samples``). The champion is read, judged and the
+    alias set under ``promotion_lock``, so two runs promoting at once cannot both win: the later one is
+    judged against the earlier one's result. A version is registered only once its model is completely
+    logged, so an alias never points at a partial model. ``checkpoint("register.alias")`` is called just
+    before the alias moves (a test hook).
     """
     client = MlflowClient()
-    challenger_score(metrics, keys)  # a run without its promotion metrics registers nothing
     version = str(mlflow.register_model(model_uri, name, tags={"newstag.run_id": run_id}).version)
     with promotion_lock(name):
         current = champion(name)
-        decision = _judge(client, name, current, metrics, keys, test_digest, rescore_champion)
+        decision = _judge(client, name, version, current, champion_samples, rule, basis, data_fingerprint)
         alias = "champion" if decision.promote else "challenger"
         _step(checkpoint, "register.alias")
         client.set_registered_model_alias(name, alias, version)
@@ -426,51 +428,84 @@ def register_and_promote(
         version,
         alias,
         decision.promote,
-        decision.score,
         None if current is None else str(current.version),
-        decision.champion_score,
         decision.reason,
+        decision.numbers(),
     )
 
 
 def _judge(
     client: MlflowClient,
     name: str,
+    version: str,
     current: Any | None,
-    metrics: Mapping[str, float],
-    keys: list[str],
-    test_digest: str,
-    rescore_champion: Callable[[str], Mapping[str, float]],
+    champion_samples: Callable[[str], Sequence[Sample]],
+    rule: Rule,
+    basis: str,
+    data_fingerprint: str | None,
 ) -> Decision:
-    """The decision against champion version ``current``: its logged metrics when it was tested on the same
-    test set (``test_digest``), else its metrics re-scored on this one."""
+    """The decision of version ``version`` against champion version ``current``, re-scored on this run's
+    validation split. A champion that cannot be scored there is part of the decision, never a crash."""
     if current is None:
-        return decide(metrics, None, keys)
-    old_run = client.get_run(current.run_id) if current.run_id else None
-    same_test = old_run is not None and old_run.data.tags.get("newstag.test_digest") == test_digest
-    if same_test:
-        old_metrics, basis = old_run.data.metrics, "its logged test metrics"
-    else:
-        old_metrics, basis = (
-            rescore_champion(f"models:/{name}/{current.version}"),
-            "re-scored on this test set",
-        )
-    return decide(metrics, old_metrics or {}, keys, f"champion v{current.version}", basis)
+        return no_champion()
+    old = f"v{current.version}"
+    try:
+        samples = champion_samples(f"models:/{name}/{current.version}")
+    except Exception as exc:  # cannot load or score it: say so in the decision
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return not_comparable(old, why, basis)
+    decision = decide(samples, rule, f"v{version}", old, basis)
+    trained_on = _run_tags(client, current.run_id).get("newstag.data_fingerprint")
+    if data_fingerprint and trained_on and trained_on != data_fingerprint:
+        note = f" ({old} was trained on other data: fingerprint {trained_on[:12]}, this run {data_fingerprint[:12]})"
+        decision = dataclasses.replace(decision, reason=decision.reason + note)
+    return decision
+
+
+def _run_tags(client: MlflowClient, run_id: str | None) -> dict[str, str]:
+    """The tags of run ``run_id``; {} when there is none or it is gone."""
+    if not run_id:
+        return {}
+    try:
+        return dict(client.get_run(run_id).data.tags)
+    except MlflowException:
+        return {}
+
+
+DECISION_TAGS = (
+    "newstag.decision",
+    "newstag.decision_reason",
+    "newstag.decision_basis",
+    "newstag.compared_with",
+    "newstag.decision_numbers",
+)
+
+
+def decision_tags(decision: Decision) -> dict[str, str]:
+    """The tags a decision leaves on the model version and its run: ``promoted`` or ``not promoted``, the
+    sentence, the documents it stands on, the champion it was judged against, and every comparison as
+    JSON (metric, corpus, documents, both scores, interval, p, verdict)."""
+    numbers = [
+        {k: round(v, 6) if isinstance(v, float) else v for k, v in c.items()} for c in decision.numbers()
+    ]
+    return {
+        "newstag.decision": "promoted" if decision.promote else "not promoted",
+        "newstag.decision_reason": decision.sentence()[:5000],
+        "newstag.decision_basis": decision.basis,
+        "newstag.compared_with": decision.champion or "none",
+        "newstag.decision_numbers": json.dumps(numbers)[:5000],
+    }
 
 
 def _record_decision(client: MlflowClient, name: str, version: str, decision: Decision) -> None:
-    """Tag the model version and the active run with the decision and the scores compared."""
-    verdict = f"{'champion' if decision.promote else 'challenger'}: {decision.reason}"
-    client.set_model_version_tag(name, version, "newstag.decision", verdict)
-    old = decision.champion_score
+    """Tag the model version and the active run with the decision (``decision_tags``); the decision's
+    sentence is the version's description."""
+    tags = decision_tags(decision)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.update_model_version(name, version, description=decision.sentence())
     mlflow.set_tags(
-        {
-            "newstag.decision": verdict,
-            "newstag.promoted": str(decision.promote).lower(),
-            "newstag.registered_version": version,
-            "newstag.score": f"{decision.score:.6f}",
-            "newstag.champion_score": "none" if old is None else f"{old:.6f}",
-        }
+        {**tags, "newstag.promoted": str(decision.promote).lower(), "newstag.registered_version": version}
     )
 
 
@@ -530,6 +565,147 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------- the registry by hand
+
+
+def _open_store(explicit: str | None) -> str:
+    """Set up an existing store; ModelError when a SQLite store's file is not there (nothing is created)."""
+    uri = tracking_uri(explicit)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise ModelError(f"{portable(uri)}: no tracking store there (train a model, or pass --tracking-uri)")
+    return setup_tracking(uri)
+
+
+def _versions(client: MlflowClient, name: str, store: str) -> list[Any]:
+    """Every version of registered model ``name``, newest first, each with its ``aliases`` (a search
+    leaves them out); ModelError naming the models the store has when there is no such model."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        known = sorted(m.name for m in client.search_registered_models())
+        have = ", ".join(known) if known else "none"
+        raise ModelError(
+            f"no registered model {name!r} in {portable(store)} (registered models: {have})"
+        ) from None
+    escaped = name.replace("'", "\\'")
+    found = client.search_model_versions(f"name = '{escaped}'")
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    for mv in found:
+        mv.aliases = sorted(aliases.get(str(mv.version), []))
+    return sorted(found, key=lambda v: int(v.version), reverse=True)
+
+
+def _when(ms: int | None) -> str:
+    """A registry timestamp (ms since the epoch) as ``2026-11-25 10:12 UTC``."""
+    if not ms:
+        return ""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def registry_versions(name: str, tracking_uri: str | None = None) -> dict[str, Any]:
+    """The versions of registered model ``name``, newest first: aliases, creation date, the decision and
+    its numbers (from the decision tags), a human override if any, the run and its data fingerprint."""
+    store = _open_store(tracking_uri)
+    client = MlflowClient()
+    rows = []
+    for mv in _versions(client, name, store):
+        tags, run = dict(mv.tags or {}), _run_tags(client, mv.run_id)
+        try:
+            numbers = json.loads(tags.get("newstag.decision_numbers", "[]"))
+        except json.JSONDecodeError:
+            numbers = []
+        override = None
+        if tags.get("newstag.override_by"):
+            override = {k: tags.get(f"newstag.override_{k}", "") for k in ("by", "at", "reason", "replaced")}
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": sorted(mv.aliases or []),
+                "created": _when(mv.creation_timestamp),
+                "decision": tags.get("newstag.decision", ""),
+                "reason": tags.get("newstag.decision_reason", ""),
+                "compared_with": tags.get("newstag.compared_with", ""),
+                "comparisons": numbers,
+                "override": override,
+                "run_id": mv.run_id,
+                "data_fingerprint": run.get("newstag.data_fingerprint", ""),
+                "config_file": run.get("newstag.config_file", ""),
+            }
+        )
+    return {"name": name, "tracking_uri": portable(store), "versions": rows}
+
+
+def promote_by_hand(
+    name: str, version: str, reason: str, export_dir: str = "models", tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """Move ``champion`` to version ``version`` of ``name`` as a human override, recorded as one: tags
+    ``newstag.override_by`` (the user), ``_at``, ``_reason``, ``_replaced`` and a decision ``promoted by
+    hand`` on the version and its run, a line at the top of the version's description; then export it
+    and point ``<export_dir>/<name>/champion`` at it. ModelError for an unknown model or version, or an
+    empty reason; nothing changes when the version already is champion."""
+    if not reason.strip():
+        raise ModelError("--reason must say why (it is recorded with the override)")
+    store = _open_store(tracking_uri)
+    client = MlflowClient()
+    known = {str(v.version): v for v in _versions(client, name, store)}
+    version = str(version).removeprefix("v")
+    if version not in known:
+        raise ModelError(f"{name} has no version {version} (versions: {', '.join(sorted(known, key=int))})")
+    user, when = getpass.getuser(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with promotion_lock(name):
+        current = champion(name)
+        before = None if current is None else str(current.version)
+        if before == version:
+            return {"name": name, "version": version, "changed": False, "champion_before": before}
+        client.set_registered_model_alias(name, "champion", version)
+        aliases = client.get_model_version(name, version).aliases or []
+        if "challenger" in aliases:  # it no longer waits to be promoted
+            client.delete_registered_model_alias(name, "challenger")
+        sentence = (
+            f"v{version} made champion by hand by {user} on {when}: {reason.strip()} "
+            f"(replacing {'v' + before if before else 'no champion'})"
+        )
+        _record_override(client, known[version], sentence, user, when, reason.strip(), before)
+    export = export_model(f"models:/{name}/{version}", name, version, True, export_dir)
+    return {
+        "name": name,
+        "version": version,
+        "changed": True,
+        "champion_before": before,
+        "reason": sentence,
+        "export_path": str(export),
+    }
+
+
+def _record_override(
+    client: MlflowClient, mv: Any, sentence: str, user: str, when: str, reason: str, before: str | None
+) -> None:
+    """The override's tags on the version (the earlier decision kept as ``newstag.previous_decision``) and
+    its run, and its sentence at the top of the version's description."""
+    tags = {
+        "newstag.decision": "promoted by hand",
+        "newstag.decision_reason": sentence[:5000],
+        "newstag.override_by": user,
+        "newstag.override_at": when,
+        "newstag.override_reason": reason[:5000],
+        "newstag.override_replaced": f"v{before}" if before else "none",
+    }
+    earlier = (mv.tags or {}).get("newstag.decision_reason")
+    if earlier:
+        tags["newstag.previous_decision"] = earlier
+    for key, value in tags.items():
+        client.set_model_version_tag(mv.name, mv.version, key, value)
+    description = f"**Champion by hand**: {sentence}"
+    if mv.description:
+        description += f"\n\n{mv.description}"
+    client.update_model_version(mv.name, mv.version, description=description)
+    if mv.run_id and _run_tags(client, mv.run_id):
+        for key in ("newstag.decision", "newstag.decision_reason"):
+            client.set_tag(mv.run_id, key, tags[key])
+
+
 # --------------------------------------------------------------------------- a training run
 
 
@@ -538,8 +714,9 @@ class TrainOutcome:
     """What the training stage hands to ``log_training_run``: the fitted tagger, its scores, and the folder
     of artifacts it wrote (``config.yaml``, ``reports/``, ``figures/``), logged as they are laid out.
 
-    ``rescore_champion(model_uri)`` returns the test metrics of another model on this run's test split; the
-    registry needs them when the champion was tested on another split.
+    ``champion_samples(model_uri)`` re-scores another model (the champion) on this run's validation split
+    and returns the documents the promotion compares both on (``promotion.Sample``);
+    ``comparison_basis`` names those documents in the decision (``validation``).
     """
 
     cfg: Config
@@ -555,7 +732,8 @@ class TrainOutcome:
     fit_seconds: float
     artifact_dir: Path
     example: Any  # two input rows, the logged model's input example
-    rescore_champion: Callable[[str], Mapping[str, float]]
+    champion_samples: Callable[[str], Sequence[Sample]]
+    comparison_basis: str = "validation"
 
 
 def log_training_run(
@@ -578,13 +756,13 @@ def log_training_run(
     result["experiment_id"] = ensure_experiment(cfg.tracking.experiment, experiment_note(cfg))
     with mlflow.start_run(run_name=run_name(cfg), tags=source_tags("newstag train")) as run:
         result["run_id"] = run.info.run_id
-        test_digest = _log_run_record(outcome)
+        _log_run_record(outcome)
         _step(checkpoint, "log.model")
         logged = _log_model(outcome)
         _done(done, "log", f"run {run.info.run_id} in {store}")
         decision = "not registered (--no-register)"
         if logged and register:
-            decision = _promote_and_export(outcome, logged, test_digest, result, say, checkpoint, done)
+            decision = _promote_and_export(outcome, logged, result, say, checkpoint, done)
         mlflow.set_tag(
             "mlflow.note.content",
             run_note(cfg, outcome.reports, outcome.sizes, outcome.fit_seconds, decision),
@@ -632,7 +810,6 @@ def _log_model(outcome: TrainOutcome) -> LoggedModel | None:
 def _promote_and_export(
     outcome: TrainOutcome,
     logged: LoggedModel,
-    test_digest: str,
     result: dict[str, Any],
     say: Callable[[str], None],
     checkpoint: Callable[[str], None] | None,
@@ -643,14 +820,15 @@ def _promote_and_export(
     cfg = outcome.cfg
     _step(checkpoint, "register")
     ensure_registered_model(cfg.tracking.registered_model, model_note(cfg))
+    p = cfg.tracking.promotion
     promo = register_and_promote(
         cfg.tracking.registered_model,
         logged.model_uri,
         result["run_id"],
-        outcome.metrics,
-        cfg.tracking.promotion_metrics,
-        test_digest,
-        outcome.rescore_champion,
+        outcome.champion_samples,
+        Rule(tuple(cfg.promotion_metrics()), p.confidence, p.resamples, p.seed),
+        outcome.comparison_basis,
+        outcome.data_fingerprint,
         checkpoint=checkpoint,
     )
     decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
@@ -715,8 +893,10 @@ def experiment_note(cfg: Config) -> str:
     return (
         f"newstag experiments for `{cfg.name}`: {cfg.description}\n\n"
         f"Axes: {', '.join(cfg.axes)}. Each run logs the resolved config, validation and test metrics "
-        "(`<split>/<axis>/<metric>`), reports, figures, dataset digests and the model; the registry keeps "
-        f"`{cfg.tracking.registered_model}@champion` on the best test {' + '.join(cfg.tracking.promotion_metrics)}."
+        "(`<split>/<axis>/<metric>`), reports, figures, dataset digests and the model. A new version becomes "
+        f"`{cfg.tracking.registered_model}@champion` when it beats the champion on validation "
+        f"{', '.join(cfg.promotion_metrics())} by more than the noise (paired bootstrap, worse on no corpus); "
+        "test figures are logged, never used to choose. Tag `newstag.decision_reason` says why."
     )
 
 
@@ -725,8 +905,9 @@ def model_note(cfg: Config) -> str:
     return (
         f"newstag tagger ({', '.join(cfg.axes)}) trained with `{cfg.name}`. Input: a DataFrame with `text` and "
         "optional `title`; output: one label list per axis and `scores` (JSON). Alias `champion` is the version "
-        f"with the best test {' + '.join(cfg.tracking.promotion_metrics)}; `challenger` is a newer version that "
-        "did not beat it."
+        f"that beat the previous champion on validation {', '.join(cfg.promotion_metrics())} by more than the "
+        "noise (paired bootstrap over the same documents), or was made champion by hand (`newstag promote`); "
+        "`challenger` is a newer version that was not promoted. Each version's description says why."
     )
 
 

@@ -17,7 +17,7 @@ import signal
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,13 @@ import yaml
 from pipeline import tracking
 from pipeline.config import Config, ConfigError
 from pipeline.corpora import CorpusError
+from pipeline.errors import ModelError
 from pipeline.evaluate import evaluate_split
 from pipeline.loading import load_tagger
 from pipeline.metrics import Coverage, metric_items
 from pipeline.model import tagger_from_config
 from pipeline.prepare import Prepared, load_prepared, prepare, split_frame
+from pipeline.promotion import Sample, paired_samples
 from pipeline.reports import report_markdown, top_terms_markdown, write_figures
 from pipeline.tracking import TrainOutcome
 
@@ -107,6 +109,7 @@ def train(
     tagger = _fit(cfg, frames, stages, coverage)
     reports, scores, metrics = _evaluate(cfg, tagger, frames, stages, coverage)
     fit_seconds = stages.times["fit"] + stages.times["thresholds"]
+    validation_pred = tagger.labels_from_scores(scores["validation"])
     crash_point("log")
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_run_artifacts(
@@ -126,7 +129,10 @@ def train(
             fit_seconds=fit_seconds,
             artifact_dir=folder,
             example=frames["test"][0][["text", "title"]].head(2).reset_index(drop=True),
-            rescore_champion=lambda uri: rescore(uri, tracking_uri, *frames["test"], coverage),
+            champion_samples=lambda uri: champion_samples(
+                uri, tracking_uri, *frames["validation"], validation_pred, cfg.promotion_metrics(), coverage
+            ),
+            comparison_basis=comparison_basis(cfg),
         )
         result = tracking.log_training_run(outcome, tracking_uri, register, say, crash_point, stages.done)
     result.update(
@@ -191,20 +197,37 @@ def _evaluate(
     return reports, scores, metrics
 
 
-def rescore(
+def champion_samples(
     model_uri: str,
     tracking_uri: str | None,
     frame: Any,
     gold: Mapping[str, list[list[str] | None]],
+    challenger_pred: Mapping[str, list[list[str]]],
+    metrics: Sequence[str],
     coverage: Coverage | None = None,
-) -> dict[str, float]:
-    """The test metrics of the model at ``model_uri`` on these documents (empty when it has an axis they
-    lack): how a champion tested on another test split is compared with this run."""
+) -> list[Sample]:
+    """The documents of this run's validation split the new model and the model at ``model_uri`` (the
+    champion, re-scored here) are compared on, per axis of ``metrics`` and corpus, with both models'
+    predictions; ModelError when that model cannot be loaded or lacks one of those axes."""
     champion, _ = load_tagger(model_uri, tracking_uri)
-    if set(champion.axes) - set(gold):
-        return {}
-    report, _ = evaluate_split(champion, frame, {a: gold[a] for a in champion.axes}, coverage)
-    return metric_items(report, "test")
+    axes = list(dict.fromkeys(m.split("/", 1)[0] for m in metrics))
+    missing = [a for a in axes if a not in champion.axes]
+    if missing:
+        raise ModelError(f"it has no {', '.join(missing)} axis (its axes: {', '.join(champion.axes)})")
+    pred = champion.labels_from_scores(champion.predict_scores(frame))
+    corpora = [str(c) for c in frame["corpus"]] if "corpus" in frame else []
+    return paired_samples(
+        {a: gold[a] for a in axes}, {a: challenger_pred[a] for a in axes}, pred, corpora, coverage
+    )
+
+
+def comparison_basis(cfg: Config) -> str:
+    """What the validation comparison stands on: ``validation``, or ``in-sample validation`` when the
+    config folds validation into training (thresholds.cv_include_validation; the tagger keeps no
+    out-of-fold predictions, so both models are compared on documents they were fitted on)."""
+    if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
+        return "in-sample validation"
+    return "validation"
 
 
 # --------------------------------------------------------------------------- the run's artifacts

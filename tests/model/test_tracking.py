@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from mlflow import MlflowClient
 from pipeline import tracking
 from pipeline.errors import ModelError
 from pipeline.loading import load_tagger
+from pipeline.promotion import Rule, Sample
 
 DOCS = ["In Nairobi, coffee growers rose.", "In Tokyo, oil output rose.", "In Paris, wheat harvest rose."]
 
@@ -52,19 +54,24 @@ def test_logged_model_records_its_sha256_and_signature(logged) -> None:
     assert [c["name"] for c in model.signature.outputs.to_dict()] == ["regions", "themes", "scores"]
 
 
-def _register(name: str, logged, metrics: dict[str, float], digest: str = "d1", rescore=None):
+RULE = Rule(("regions/micro_f1",))
+
+
+def _samples(new_hits: int, old_hits: int, n: int = 300) -> list[Sample]:
+    """Validation documents all about Europe: the challenger finds the first ``new_hits``, the champion
+    the first ``old_hits``."""
+
+    def found(k: int) -> list[list[str]]:
+        return [["Europe"]] * k + [[]] * (n - k)
+
+    return [Sample("regions", None, [["Europe"]] * n, found(new_hits), found(old_hits))]
+
+
+def _register(name: str, logged, champion_samples=None):
     run_id, info = logged
     with mlflow.start_run(run_id=run_id):
-        mlflow.log_metrics(metrics)
-        mlflow.set_tag("newstag.test_digest", digest)
         return tracking.register_and_promote(
-            name,
-            info.model_uri,
-            run_id,
-            metrics,
-            ["test/regions/micro_f1"],
-            digest,
-            rescore or (lambda uri: {}),
+            name, info.model_uri, run_id, champion_samples or (lambda uri: []), RULE
         )
 
 
@@ -74,37 +81,75 @@ def _new_run(tiny_tagger):
     return run.info.run_id, info
 
 
-def test_promotion_only_when_the_champion_is_beaten(logged, tiny_tagger) -> None:
-    first = _register("m", logged, {"test/regions/micro_f1": 0.90})
+def test_promotion_only_when_the_champion_is_beaten_beyond_the_noise(logged, tiny_tagger) -> None:
+    first = _register("m", logged)
     assert (first.alias, first.promoted, first.reason) == ("champion", True, "no champion yet")
-    worse = _register("m", _new_run(tiny_tagger), {"test/regions/micro_f1": 0.85})
+    asked = []
+
+    def against(new_hits: int, old_hits: int):
+        def champion_samples(uri: str) -> list[Sample]:
+            asked.append(uri)
+            return _samples(new_hits, old_hits)
+
+        return champion_samples
+
+    worse = _register("m", _new_run(tiny_tagger), against(240, 270))
     assert worse.alias == "challenger" and not worse.promoted
-    assert worse.champion_score == pytest.approx(0.90)
-    tie = _register("m", _new_run(tiny_tagger), {"test/regions/micro_f1": 0.90})
-    assert tie.alias == "challenger"  # a tie does not replace the champion
-    better = _register("m", _new_run(tiny_tagger), {"test/regions/micro_f1": 0.93})
-    assert better.alias == "champion" and better.promoted
+    assert worse.reason.startswith("v2 is worse than v1 on validation regions micro-F1 by -0.0")
+    noise = _register("m", _new_run(tiny_tagger), against(271, 270))  # one document more: noise
+    assert noise.alias == "challenger" and "does not beat v1 beyond the noise" in noise.reason
+    better = _register("m", _new_run(tiny_tagger), against(295, 270))
+    assert better.alias == "champion" and better.promoted and better.champion_version == "1"
+    assert asked == ["models:/m/1"] * 3  # the champion is re-scored for every decision
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("m", "champion").version) == better.version
-    assert str(client.get_model_version_by_alias("m", "challenger").version) == tie.version
-    run = client.get_run(client.get_model_version("m", better.version).tags["newstag.run_id"])
-    assert run.data.tags["newstag.decision"].startswith("champion: 0.9300 beats champion v1 0.9000")
-    assert run.data.tags["newstag.champion_score"] == "0.900000"
+    assert str(client.get_model_version_by_alias("m", "challenger").version) == noise.version
+    version = client.get_model_version("m", better.version)
+    assert version.description == version.tags["newstag.decision_reason"]
+    assert re.fullmatch(
+        r"v4 beats v1 on validation regions micro-F1 by \+0\.\d{3} \[0\.\d{3}, 0\.\d{3}\], p < 0\.001: champion",
+        version.description,
+    ), version.description
+    run = client.get_run(version.tags["newstag.run_id"])
+    tags = run.data.tags
+    assert (tags["newstag.decision"], tags["newstag.promoted"]) == ("promoted", "true")
+    assert tags["newstag.decision_reason"] == version.description
+    assert (tags["newstag.compared_with"], tags["newstag.decision_basis"]) == ("v1", "validation")
+    [numbers] = json.loads(tags["newstag.decision_numbers"])
+    assert numbers["verdict"] == "better" and numbers["n_docs"] == 300 and numbers["low"] > 0
+    assert "newstag.score" not in tags and "newstag.champion_score" not in tags
+    noisy = client.get_model_version("m", noise.version)
+    assert noisy.tags["newstag.decision"] == "not promoted"
+    assert noisy.description.endswith("(95% intervals include 0): challenger")
 
 
-def test_champion_on_another_test_set_is_rescored(logged, tiny_tagger) -> None:
-    _register("m", logged, {"test/regions/micro_f1": 0.99}, digest="old-test-set")
-    seen = []
+def test_a_champion_that_cannot_be_scored_is_replaced_and_the_reason_says_why(logged, tiny_tagger) -> None:
+    _register("m", logged)
 
-    def rescore(uri: str) -> dict[str, float]:
-        seen.append(uri)
-        return {"test/regions/micro_f1": 0.80}
+    def unloadable(uri: str) -> list[Sample]:
+        raise ModelError(f"{uri}: cannot load the model: artifact gone\nmore detail")
 
-    promo = _register(
-        "m", _new_run(tiny_tagger), {"test/regions/micro_f1": 0.85}, digest="new", rescore=rescore
+    promo = _register("m", _new_run(tiny_tagger), unloadable)
+    assert promo.promoted and promo.alias == "champion"
+    assert promo.reason == (
+        "champion v1 cannot be scored on this validation split: models:/m/1: cannot load the model: artifact gone"
     )
-    assert seen == ["models:/m/1"]
-    assert promo.promoted and "re-scored on this test set" in promo.reason
+
+
+def test_the_champion_is_rescored_on_the_validation_documents(logged, tiny_tagger, tiny_corpus) -> None:
+    """train.champion_samples loads the registered champion and scores this run's validation split."""
+    from pipeline.train import champion_samples
+
+    _register("m", logged)
+    texts, gold = tiny_corpus["validation"]
+    frame = pd.DataFrame({"text": texts, "title": [""] * len(texts)})
+    mine = {axis: [[] for _ in texts] for axis in gold}  # a challenger that finds nothing
+    [sample] = champion_samples("models:/m/1", None, frame, gold, mine, ["regions/micro_f1"])
+    assert (sample.axis, sample.corpus, len(sample.gold)) == ("regions", None, len(texts))
+    assert sample.champion == tiny_tagger.predict_labels(frame)["regions"]
+    assert sample.challenger == [[]] * len(texts) and sample.gold == gold["regions"]
+    with pytest.raises(ModelError, match="it has no topics axis"):
+        champion_samples("models:/m/1", None, frame, {"topics": [[]] * len(texts)}, {}, ["topics/micro_f1"])
 
 
 def test_export_and_load_without_a_store(logged, tmp_path: Path, monkeypatch) -> None:

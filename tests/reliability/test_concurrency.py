@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_support import BBC, cli_env, make_sandbox, message_lines, start_cli
+from reliability_support import BBC, WEAK, cli_env, make_sandbox, message_lines, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,8 @@ MODEL = "news-tagger-bbc"
 
 def test_two_trains_at_once_both_finish_and_are_recorded_whole(tmp_path: Path, bbc_dir: Path) -> None:
     root = make_sandbox(tmp_path / "project", bbc_dir)
-    settings = {"weak": ["--set", "model.C=0.002"], "strong": ["--set", "model.C=0.5"]}
+    # weak enough to lose on validation by more than the noise, whichever run registers first
+    settings = {"weak": ["--set", "model.C=0.002", *WEAK], "strong": ["--set", "model.C=0.5"]}
     procs = {name: start_cli(["train", *BBC, *extra, "--json"], root) for name, extra in settings.items()}
     results = {}
     for name, proc in procs.items():
@@ -71,9 +72,11 @@ def test_two_trains_at_once_both_finish_and_are_recorded_whole(tmp_path: Path, b
 RACER = r"""
 import json, sys, time
 import mlflow, pandas as pd
+from mlflow import MlflowClient
 from pipeline import tracking
 from pipeline.features import Featurizer
 from pipeline.model import NewsTagger
+from pipeline.promotion import Rule, Sample
 
 from pathlib import Path
 uri, score, barrier, n = sys.argv[1], float(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
@@ -83,17 +86,30 @@ docs = [f"In Paris oil rose {i}" for i in range(20)] + [f"In Lagos wheat fell {i
 gold = {"themes": [["energy"]] * 20 + [["agriculture"]] * 20}
 tagger = NewsTagger(Featurizer(word_min_df=1), axes=("themes",), min_support=1, n_jobs=1, threshold_strategy="fixed")
 tagger.fit(docs, gold)
+N = 400  # validation documents: a model of score s finds the first round(s * N) of them
+
+
+def found(s):
+    k = round(s * N)
+    return [["energy"]] * k + [[]] * (N - k)
+
+
+def champion_samples(model_uri):  # the champion "re-scored": its recorded score read back from its run
+    client = MlflowClient()
+    run_id = client.get_model_version("race", model_uri.rsplit("/", 1)[1]).run_id
+    old = client.get_run(run_id).data.metrics["validation/themes/micro_f1"]
+    return [Sample("themes", None, [["energy"]] * N, found(score), found(old))]
+
+
 with mlflow.start_run() as run:
     info = tracking.log_tagger(tagger, pd.DataFrame({"text": docs[:1]}), {})
-    mlflow.log_metric("test/themes/micro_f1", score)
-    mlflow.set_tag("newstag.test_digest", "same-test-set")
+    mlflow.log_metric("validation/themes/micro_f1", score)
     tracking.ensure_registered_model("race", "racing promotions")
     (barrier / f"ready-{score}").touch()
     while len(list(barrier.glob("ready-*"))) < n:  # all racers go within a few ms of the last one ready
         time.sleep(0.005)
     promo = tracking.register_and_promote(
-        "race", info.model_uri, run.info.run_id, {"test/themes/micro_f1": score},
-        ["test/themes/micro_f1"], "same-test-set", lambda uri: {},
+        "race", info.model_uri, run.info.run_id, champion_samples, Rule(("themes/micro_f1",))
     )
 print(json.dumps({"score": score, "version": promo.version, "promoted": promo.promoted, "reason": promo.reason}))
 """
