@@ -337,3 +337,24 @@ def test_a_bad_promotion_metric_stops_train_before_any_work(tmp_path: Path) -> N
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "tracking.promotion.metrics: 'regions/micro_f1': 'regions' is not an axis" in done.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "processed").exists()
+
+
+def test_configs_that_train_on_validation_say_their_comparison_is_in_sample() -> None:
+    """R90 folds validation into training (thresholds.cv_include_validation) and keeps no out-of-fold
+    predictions: its decisions say they stand on in-sample validation documents."""
+    from pipeline.promotion import Rule, Sample, decide
+    from pipeline.train import comparison_basis
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    assert comparison_basis(load_config(configs / "reuters-r90.yaml")) == "in-sample validation"
+    assert comparison_basis(load_config(configs / "reuters.yaml")) == "validation"
+    gold = [["a"]] * 50
+    d = decide(
+        [Sample("topics", None, gold, gold, [[]] * 50)],
+        Rule(("topics/micro_f1",)),
+        "v2",
+        "v1",
+        "in-sample validation",
+    )
+    assert d.sentence().startswith("v2 beats v1 on in-sample validation topics micro-F1 by +1.000")
+    assert d.basis == "in-sample validation"
