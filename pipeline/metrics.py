@@ -215,36 +215,52 @@ def _metric_segment(name: str) -> str:
     return segment.replace(".", "_") if set(segment) <= {"."} else segment
 
 
-def _label_segments(labels: Iterable[str]) -> dict[str, str]:
-    """label -> unique metric segment; labels that sanitise alike get "_2", "_3", ... in label order."""
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for label in labels:
-        base = segment = _metric_segment(label) or "_"
-        n = 1
-        while segment in taken:
-            n += 1
-            segment = f"{base}_{n}"
-        out[label] = segment
-        taken.add(segment)
-    return out
-
-
 def metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
-    """Flat ``{name: value}`` for MLflow: ``<split>/<axis>/<metric>`` and ``<split>/<axis>/f1/<label>``.
+    """Flat ``{name: value}`` for MLflow: the summary metrics ``<split>/<axis>/<metric>`` (and top-1 ones,
+    where present), then ``<split>/<corpus>/<axis>/<metric>`` per corpus (``corpus_metric_items``).
 
-    Axis and label names are made safe for MLflow metric keys (alphanumerics, ``_ - .`` and spaces; anything
-    else, including "/", becomes "_"), so "money-fx" stays and "a&b" becomes "a_b".
+    Per-label figures are no metrics: they are one table per split (``label_rows``). Axis and corpus names
+    are made safe for MLflow metric keys (alphanumerics, ``_ - .`` and spaces; anything else, including "/",
+    becomes "_").
     """
     items: dict[str, float] = {}
     for axis, metrics in report["axes"].items():
-        prefix = f"{split}/{_metric_segment(axis)}"
-        items.update(_summary_items(prefix, metrics))
-        per_label = metrics["per_label"]
-        for label, segment in _label_segments(per_label).items():
-            items[f"{prefix}/f1/{segment}"] = float(per_label[label]["f1"])
+        items.update(_summary_items(f"{split}/{_metric_segment(axis)}", metrics))
     items.update(corpus_metric_items(report, split))
     return items
+
+
+LABEL_COLUMNS = ("split", "axis", "corpus", "label", "precision", "recall", "f1", "support", "threshold")
+ALL_CORPORA = "all"
+
+
+def label_rows(
+    report: Mapping[str, Any], split: str, thresholds: Mapping[str, Mapping[str, float]] | None = None
+) -> list[dict[str, Any]]:
+    """One row per axis, corpus and label of a report (``LABEL_COLUMNS``): precision, recall, F1, gold
+    support and the label's threshold (None for a label the model cannot predict). Corpus ``all`` is the
+    whole split; a report with a ``corpora`` section adds one block per corpus."""
+    thresholds = thresholds or {}
+    sections = [(ALL_CORPORA, report), *sorted(report.get("corpora", {}).items())]
+    rows = []
+    for corpus, sub in sections:
+        for axis, metrics in sub["axes"].items():
+            for label, s in metrics["per_label"].items():
+                threshold = thresholds.get(axis, {}).get(label)
+                rows.append(
+                    {
+                        "split": split,
+                        "axis": axis,
+                        "corpus": corpus,
+                        "label": label,
+                        "precision": round(float(s["precision"]), 6),
+                        "recall": round(float(s["recall"]), 6),
+                        "f1": round(float(s["f1"]), 6),
+                        "support": int(s["support"]),
+                        "threshold": None if threshold is None else round(float(threshold), 6),
+                    }
+                )
+    return rows
 
 
 def scored_labels(
@@ -350,18 +366,99 @@ def covered_report(
     return out
 
 
+CORPUS_METRICS = ("micro_f1", "macro_f1")  # per corpus, as MLflow metrics; the rest is in the reports
+
+
 def corpus_metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
-    """Flat ``<split>/<corpus>/<axis>/<metric>`` summary metrics of a report's ``corpora`` section."""
+    """Flat ``<split>/<corpus>/<axis>/<metric>`` of a report's ``corpora`` section: micro- and macro-F1, and
+    top-1 accuracy and macro-F1 where every gold entry is one label (the full summary is in the report)."""
     items: dict[str, float] = {}
     for corpus, sub in report.get("corpora", {}).items():
         for axis, metrics in sub["axes"].items():
-            items.update(
-                _summary_items(f"{split}/{_metric_segment(corpus)}/{_metric_segment(axis)}", metrics)
-            )
+            prefix = f"{split}/{_metric_segment(corpus)}/{_metric_segment(axis)}"
+            items.update(_summary_items(prefix, metrics, CORPUS_METRICS))
     return items
 
 
-def _summary_items(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
-    """``{prefix/name: value}`` for the summary metrics (and top-1 ones, where present) of one axis."""
-    names = [m for m in (*SUMMARY_METRICS, *TOP1_METRICS) if m in metrics]
-    return {f"{prefix}/{name}": float(metrics[name]) for name in names}
+def _summary_items(
+    prefix: str, metrics: Mapping[str, Any], names: Sequence[str] = SUMMARY_METRICS
+) -> dict[str, float]:
+    """``{prefix/name: value}`` for ``names`` (and top-1 metrics, where present) of one axis."""
+    present = [m for m in (*names, *TOP1_METRICS) if m in metrics]
+    return {f"{prefix}/{name}": float(metrics[name]) for name in present}
+
+
+# --------------------------------------------------------------------------- confidence intervals
+
+
+def _document_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> np.ndarray:
+    """(documents x 3) true positives, false positives and false negatives of each document."""
+    out = np.zeros((len(gold), 3))
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        g, p = set(g), set(p)
+        out[i] = (len(g & p), len(p - g), len(g - p))
+    return out
+
+
+def _micro_f1(sums: np.ndarray) -> np.ndarray:
+    """Micro-F1 of each row of summed (tp, fp, fn); 0 where there is nothing to count."""
+    tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
+    den = 2 * tp + fp + fn
+    return np.divide(2 * tp, den, out=np.zeros_like(den, dtype=np.float64), where=den > 0)
+
+
+def micro_f1_interval(
+    gold: Sequence[Sequence[str] | None],
+    pred: Sequence[Sequence[str]],
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, float] | None:
+    """Micro-F1 of ``pred`` against ``gold`` with a percentile bootstrap interval over documents: ``{"micro_f1",
+    "low", "high", "n_docs"}``; documents whose gold is ``None`` (unknown) are left out, None when none is
+    left. Seeded, so the same predictions give the same interval."""
+    keep = [i for i, g in enumerate(gold) if g is not None]
+    if not keep:
+        return None
+    counts = _document_counts([gold[i] or () for i in keep], [pred[i] for i in keep])
+    n = len(keep)
+    rng = np.random.default_rng(seed)
+    batch = max(1, min(resamples, 2_000_000 // n))
+    draws = []
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        picks = rng.integers(0, n, size=(size, n))
+        draws.append(_micro_f1(counts[picks].sum(axis=1)))
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(np.concatenate(draws), [alpha, 1 - alpha])
+    point = float(_micro_f1(counts.sum(axis=0)))
+    return {"micro_f1": point, "low": float(low), "high": float(high), "n_docs": n}
+
+
+def interval_report(
+    gold: Mapping[str, Sequence[Sequence[str] | None]],
+    pred: Mapping[str, Sequence[Sequence[str]]],
+    corpora: Sequence[str] = (),
+    coverage: Coverage | None = None,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """``{axis: {corpus: micro_f1_interval}}`` over the documents ``covered_report`` scores: corpus ``all``
+    for the whole split and one entry per corpus when there are several; predictions are limited to the
+    labels each document's corpus covers. An axis or corpus without known gold has no entry."""
+    names = sorted(set(corpora))
+    n = len(next(iter(gold.values()), []))
+    groups = [(ALL_CORPORA, list(range(n)))]
+    if len(names) > 1:
+        groups += [(name, [i for i in range(n) if corpora[i] == name]) for name in names]
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for axis, rows in gold.items():
+        allowed = [_allowed(coverage, c, axis) for c in corpora] if corpora else [None] * n
+        limited = [[x for x in pred[axis][i] if allowed[i] is None or x in allowed[i]] for i in range(n)]
+        for corpus, docs in groups:
+            found = micro_f1_interval(
+                [rows[i] for i in docs], [limited[i] for i in docs], confidence, resamples
+            )
+            if found is not None:
+                out.setdefault(axis, {})[corpus] = found
+    return out

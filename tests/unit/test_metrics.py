@@ -5,10 +5,22 @@ from __future__ import annotations
 import posixpath
 import re
 
+import numpy as np
 import pytest
 from evaluation_cases import GOLD, LABELS, PRED
 
-from pipeline.metrics import axis_metrics, evaluation_report, metric_items, scored_labels
+from pipeline.metrics import (
+    LABEL_COLUMNS,
+    SUMMARY_METRICS,
+    axis_metrics,
+    covered_report,
+    evaluation_report,
+    interval_report,
+    label_rows,
+    metric_items,
+    micro_f1_interval,
+    scored_labels,
+)
 
 MLFLOW_NAME = re.compile(r"^[/\w.\- ]*$")  # MLflow's rule for metric names (Windows variant, the stricter)
 
@@ -130,29 +142,90 @@ def test_evaluation_report_refuses_uneven_axes_and_missing_predictions():
 # --------------------------------------------------------------------------- metric names
 
 
-def test_metric_items_flatten_summary_and_per_label_f1(report):
+def test_metric_items_are_the_summary_only(report):
     items = metric_items(report, "test")
 
     assert items["test/themes/micro_f1"] == pytest.approx(2 / 3)
     assert items["test/themes/macro_f1"] == pytest.approx(5 / 9)
     assert items["test/themes/subset_accuracy"] == pytest.approx(1 / 4)
-    assert items["test/themes/f1/C"] == pytest.approx(2 / 3)
-    assert len(items) == 8 + 3
+    assert sorted(items) == sorted(f"test/themes/{m}" for m in SUMMARY_METRICS)  # no per-label metric
     assert all(type(v) is float for v in items.values())
 
 
-def test_metric_names_are_sanitised_for_mlflow():
-    labels = ["Asia-Pacific", "money-fx", "Latin America", "a&b", "a_b", "x/y", "..", "café"]
-    gold = [[label] for label in labels]
-    items = metric_items(evaluation_report({"topics": gold}, {"topics": gold}, {"topics": labels}), "val")
-    per_label = sorted(name.removeprefix("val/topics/f1/") for name in items if "/f1/" in name)
-
-    assert per_label == sorted(
-        ["Asia-Pacific", "money-fx", "Latin America", "a_b", "a_b_2", "x_y", "__", "café"]
+def test_per_corpus_metric_items_are_micro_and_macro_f1_and_top1():
+    report = covered_report(
+        {"themes": [["A"], ["B"], ["A"], ["B"]]},
+        {"themes": [["A"], ["A"], ["A"], ["B"]]},
+        {"themes": np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.3, 0.7]])},
+        {"themes": ["A", "B"]},
+        ["x", "x", "y", "y"],
     )
+    items = metric_items(report, "validation")
+    assert sorted(k for k in items if k.startswith("validation/x/")) == [
+        "validation/x/themes/macro_f1",
+        "validation/x/themes/micro_f1",
+        "validation/x/themes/top1_accuracy",
+        "validation/x/themes/top1_macro_f1",
+    ]
+    assert items["validation/y/themes/micro_f1"] == pytest.approx(1.0)
+    assert items["validation/themes/micro_precision"] == pytest.approx(3 / 4)
+
+
+def test_metric_names_are_sanitised_for_mlflow():
+    gold = [["a"], ["b"]]
+    report = covered_report({"x/y": gold}, {"x/y": gold}, None, {"x/y": ["a", "b"]}, ["Latin America", "a&b"])
+    items = metric_items(report, "val")
+    assert "val/x_y/micro_f1" in items and "val/a_b/x_y/micro_f1" in items
     for name in items:
         assert MLFLOW_NAME.match(name), name
         assert posixpath.normpath(name) == name, name
+
+
+def test_label_rows_hold_every_label_of_every_corpus_with_its_threshold(report):
+    rows = label_rows(report, "test", {"themes": {"A": 0.4, "C": 0.25}})
+    assert [r["label"] for r in rows] == LABELS
+    assert set(rows[0]) == set(LABEL_COLUMNS)
+    c = rows[2]
+    assert (c["split"], c["axis"], c["corpus"], c["support"]) == ("test", "themes", "all", 1)
+    assert (c["precision"], c["recall"], c["f1"], c["threshold"]) == (0.5, 1.0, pytest.approx(2 / 3), 0.25)
+    assert rows[1]["threshold"] is None  # B has no threshold: the model cannot predict it
+    several = covered_report(
+        {"themes": GOLD}, {"themes": PRED}, None, {"themes": LABELS}, ["p", "p", "q", "q"]
+    )
+    corpora = [r["corpus"] for r in label_rows(several, "validation")]
+    assert corpora == ["all"] * 3 + ["p"] * 3 + ["q"] * 3
+
+
+# --------------------------------------------------------------------------- confidence intervals
+
+
+def test_micro_f1_interval_holds_the_point_estimate_and_is_seeded():
+    gold = GOLD * 50
+    pred = PRED * 50
+    found = micro_f1_interval(gold, pred)
+    assert found["micro_f1"] == pytest.approx(2 / 3)  # the report's micro-F1
+    assert found["low"] < 2 / 3 < found["high"] and found["n_docs"] == 200
+    assert found == micro_f1_interval(gold, pred)  # seeded
+    wide = micro_f1_interval(GOLD * 5, PRED * 5)
+    assert wide["high"] - wide["low"] > found["high"] - found["low"]  # fewer documents, more noise
+    perfect = micro_f1_interval(gold, gold)
+    assert (perfect["low"], perfect["high"]) == (1.0, 1.0)
+    assert micro_f1_interval([None, None], [["A"], []]) is None
+
+
+def test_interval_report_follows_covered_report():
+    gold = {"themes": [["A"], ["B"], None, ["A"], ["A"], ["B"]]}
+    pred = {"themes": [["A"], ["A", "B"], ["A"], ["A", "B"], ["A"], ["B"]]}
+    corpora = ["p", "p", "p", "q", "q", "q"]
+    coverage = {"p": {"themes": ["A", "B"]}, "q": {"themes": ["A"]}}
+    got = interval_report(gold, pred, corpora, coverage, resamples=200)
+    report = covered_report(gold, pred, None, {"themes": ["A", "B"]}, corpora, coverage)
+    assert set(got["themes"]) == {"all", "p", "q"}
+    assert got["themes"]["all"]["micro_f1"] == pytest.approx(report["axes"]["themes"]["micro_f1"])
+    for corpus in ("p", "q"):
+        expected = report["corpora"][corpus]["axes"]["themes"]["micro_f1"]
+        assert got["themes"][corpus]["micro_f1"] == pytest.approx(expected)
+    assert got["themes"]["p"]["n_docs"] == 2  # the unknown gold is left out
 
 
 def test_gold_labels_the_model_cannot_predict_count_in_macro() -> None:
