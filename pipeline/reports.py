@@ -174,18 +174,33 @@ def _nothing_to_draw(height_in: float, path: PathLike) -> Path:
     return _save(fig, path)
 
 
-def plot_per_label_f1(report: Mapping[str, Any], axis: str, path: PathLike) -> Path:
-    """Horizontal bars of each label's F1 (most gold documents on top, support written at each bar)."""
+def plot_per_label_f1(
+    report: Mapping[str, Any], axis: str, path: PathLike, validation: Mapping[str, Any] | None = None
+) -> Path:
+    """Horizontal bars of each label's F1 (most gold documents on top, support written at each bar); with
+    ``validation``, that split's F1 as a second, thinner bar under each test bar."""
     if axis not in report["axes"]:
         raise ValueError(f"axis {axis!r} is not in the report (axes: {sorted(report['axes'])})")
     metrics = report["axes"][axis]
     rows = _by_support(metrics["per_label"])
-    fig, ax = _new_figure(max(4.0, 0.26 * len(rows) + 1.8))
+    other = (validation or {}).get("axes", {}).get(axis)
+    fig, ax = _new_figure(max(4.0, (0.34 if other else 0.26) * len(rows) + 1.8))
     y = np.arange(len(rows))
     f1 = [s["f1"] for _, s in rows]
-    ax.barh(y, f1, color=["tab:blue" if s["support"] > 0 else "lightgrey" for _, s in rows])
+    height = 0.45 if other else 0.8
+    shift = -height / 2 if other else 0.0
+    ax.barh(
+        y + shift,
+        f1,
+        height=height,
+        color=["tab:blue" if s["support"] > 0 else "lightgrey" for _, s in rows],
+        label="test" if other else None,
+    )
     for yi, (_, s) in zip(y, rows, strict=True):
-        ax.text(s["f1"] + 0.01, yi, f"n={s['support']}", va="center", fontsize=8)
+        ax.text(s["f1"] + 0.01, yi + shift, f"n={s['support']}", va="center", fontsize=8)
+    if other:
+        val = [other["per_label"].get(label, {}).get("f1", 0.0) for label, _ in rows]
+        ax.barh(y + height / 2, val, height=height, color="tab:orange", alpha=0.8, label="validation")
     ax.axvline(metrics["micro_f1"], color="black", ls="--", lw=1, label=f"micro-F1 {metrics['micro_f1']:.3f}")
     ax.axvline(
         metrics["macro_f1"], color="tab:red", ls=":", lw=1.5, label=f"macro-F1 {metrics['macro_f1']:.3f}"
@@ -193,9 +208,11 @@ def plot_per_label_f1(report: Mapping[str, Any], axis: str, path: PathLike) -> P
     ax.set_yticks(y, [str(label) for label, _ in rows], fontsize=8 if len(rows) > 30 else 10)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, 1.15)
-    ax.set_xlabel("F1")
-    ax.set_ylabel("label (most gold documents first; n = support)")
-    ax.set_title(f"Per-label F1: {axis} ({metrics.get('n_docs', report.get('n_docs', '?'))} documents)")
+    ax.set_xlabel("F1" + (" (lines: test)" if other else ""))
+    ax.set_ylabel("label (most gold documents first; n = test support)" if other else "label (n = support)")
+    docs = metrics.get("n_docs", report.get("n_docs", "?"))
+    where = f"test {docs}, validation {other.get('n_docs', '?')} documents" if other else f"{docs} documents"
+    ax.set_title(f"Per-label F1: {axis} ({where})")
     ax.legend(loc="lower right")
     return _save(fig, path)
 
@@ -372,17 +389,22 @@ def plot_confusion_single(
 
 
 def write_figures(
-    out: Path, tagger: Any, report: dict, gold: Mapping[str, list[list[str]]], scores: Mapping[str, Any]
+    out: Path,
+    tagger: Any,
+    report: dict,
+    gold: Mapping[str, list[list[str]]],
+    scores: Mapping[str, Any],
+    validation: Mapping[str, Any] | None = None,
 ) -> list[Path]:
-    """The PNG figures of a test report: per-label F1, PR curves, label co-occurrence (over the documents
-    whose labels are known on each axis)."""
+    """The PNG figures of a test report, per axis: per-label F1 (beside the ``validation`` report's when
+    given), PR curves, label co-occurrence (over the documents whose labels are known on each axis)."""
     paths = []
     th = tagger.thresholds()
     for axis in tagger.axes:
         labels = tagger.labels_[axis]
         known = [i for i, row in enumerate(gold[axis]) if row is not None]
         axis_gold = [gold[axis][i] for i in known]
-        paths.append(plot_per_label_f1(report, axis, out / f"{axis}_per_label_f1.png"))
+        paths.append(plot_per_label_f1(report, axis, out / f"{axis}_per_label_f1.png", validation))
         paths.append(
             plot_pr_curves(
                 axis_gold,

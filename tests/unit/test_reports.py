@@ -97,6 +97,19 @@ def test_plot_per_label_f1_writes_a_wide_png_that_grows_with_labels(report, tmp_
         plot_per_label_f1(report, "regions", tmp_path / "none.png")
 
 
+def test_plot_per_label_f1_draws_validation_beside_test(report, tmp_path):
+    labels = [f"topic{i}" for i in range(30)]
+    gold = [[label] for label in labels]
+    test = evaluation_report({"topics": gold}, {"topics": gold}, {"topics": labels})
+    validation = evaluation_report({"topics": gold}, {"topics": [[]] * 30}, {"topics": labels})
+
+    alone = plot_per_label_f1(test, "topics", tmp_path / "test.png")
+    both = plot_per_label_f1(test, "topics", tmp_path / "both.png", validation)
+
+    assert png_size(both)[1] > png_size(alone)[1]  # two bars per label need more room
+    assert both.read_bytes() != alone.read_bytes()
+
+
 def test_plot_pr_curves_marks_thresholds_and_checks_the_score_shape(tmp_path):
     scores = np.array([[0.9, 0.6, 0.1], [0.8, 0.2, 0.7], [0.3, 0.1, 0.9], [0.2, 0.4, 0.3]])
     # Label A (gold docs 0, 1): threshold 0.5 -> recall 1, precision 1; 0.85 -> recall 1/2, precision 1.
