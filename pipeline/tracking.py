@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -39,8 +40,10 @@ from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
 from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
-from pipeline.config import Config
+from pipeline.card import description_of, render_card
+from pipeline.config import Config, load_config
 from pipeline.errors import ModelError
+from pipeline.metrics import LABEL_COLUMNS, label_rows
 from pipeline.promotion import Decision, Rule, Sample, decide, no_champion, not_comparable
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
@@ -734,6 +737,7 @@ class TrainOutcome:
     example: Any  # two input rows, the logged model's input example
     champion_samples: Callable[[str], Sequence[Sample]]
     comparison_basis: str = "validation"
+    card: dict[str, Any] = field(default_factory=dict)  # the model card's facts (card.card_facts)
 
 
 def log_training_run(
@@ -754,19 +758,35 @@ def log_training_run(
     store = setup_tracking(tracking_uri)
     result: dict[str, Any] = {"tracking_uri": store}
     result["experiment_id"] = ensure_experiment(cfg.tracking.experiment, experiment_note(cfg))
-    with mlflow.start_run(run_name=run_name(cfg), tags=source_tags("newstag train")) as run:
+    set_runs_view(result["experiment_id"], cfg)
+    reference, against = name_reference(outcome)
+    changes = config_changes(cfg.flat(), reference) if reference is not None else []
+    stage = {"now": "log"}
+
+    def step(point: str) -> None:
+        stage["now"] = point
+        _step(checkpoint, point)
+
+    with mlflow.start_run(run_name=run_name(cfg, changes, against), tags=source_tags("newstag train")) as run:
         result["run_id"] = run.info.run_id
-        _log_run_record(outcome)
-        _step(checkpoint, "log.model")
-        logged = _log_model(outcome)
-        _done(done, "log", f"run {run.info.run_id} in {store}")
-        decision = "not registered (--no-register)"
-        if logged and register:
-            decision = _promote_and_export(outcome, logged, result, say, checkpoint, done)
-        mlflow.set_tag(
-            "mlflow.note.content",
-            run_note(cfg, outcome.reports, outcome.sizes, outcome.fit_seconds, decision),
-        )
+        try:
+            _log_run_record(outcome)
+            _tag_changes(changes, against, reference is not None)
+            step("log.model")
+            logged = _log_model(outcome)
+            _done(done, "log", f"run {run.info.run_id} in {store}")
+            decision = "not registered (--no-register)"
+            if logged and register:
+                decision = _promote_and_export(outcome, logged, result, say, step, done)
+            else:
+                _log_card(outcome, decision)
+            mlflow.set_tag(
+                "mlflow.note.content",
+                run_note(cfg, outcome.reports, outcome.sizes, outcome.fit_seconds, decision),
+            )
+        except BaseException as exc:  # the run ends FAILED: say why, then let the error go on
+            record_failure(exc, stage["now"])
+            raise
         result["decision"] = decision
         if logged:
             result["model_uri"], result["model_sha256"] = logged.model_uri, logged.sha256
@@ -797,6 +817,7 @@ def _log_run_record(outcome: TrainOutcome) -> str:
         }
     )
     mlflow.log_artifacts(str(outcome.artifact_dir))
+    log_label_tables(outcome.reports, outcome.tagger.describe().get("thresholds", {}))
     return digests["test"]
 
 
@@ -832,6 +853,8 @@ def _promote_and_export(
         checkpoint=checkpoint,
     )
     decision = f"version {promo.version} -> {promo.alias}: {promo.reason}"
+    _log_card(outcome, f"{promo.reason}: {promo.alias}", promo.name, promo.version)  # the decision's sentence
+    mark_roles(promo.name)
     result["registry"] = promo.__dict__
     _done(done, "register", decision)
     say(f"registry decision: {decision}")
@@ -844,15 +867,198 @@ def _promote_and_export(
     return decision
 
 
-def run_name(cfg: Config) -> str:
-    """A readable run name: config, key settings, short config hash."""
-    w = cfg.features.word
-    parts = [cfg.name, cfg.model.classifier, f"C{cfg.model.C:g}", f"ng{w.ngram_range[0]}{w.ngram_range[1]}"]
-    if w.max_features:
-        parts.append(f"mf{w.max_features // 1000}k" if w.max_features >= 1000 else f"mf{w.max_features}")
-    if cfg.features.gazetteer.enabled:
-        parts.append("gaz")
-    return "-".join(parts) + f"-{cfg.fingerprint()[:6]}"
+MAX_RUN_NAME = 79
+ROLE_TAG = "newstag.role"
+ERROR_TAG = "newstag.error"
+_PATHLIKE = ("path", "dir", "taxonomy", "url", "files", "description")
+
+
+def run_name(
+    cfg: Config, changes: list[tuple[str, str | None, str | None]] | None = None, against: str = ""
+) -> str:
+    """A short name that differs whenever the config does: the config's name, the settings that differ from
+    the reference config (``config_changes``: the champion's, ``against`` names it, else the config file's),
+    and the config hash; at most ``MAX_RUN_NAME`` characters, e.g. ``world · model.C=1 vs v5 · 1a2b3c``."""
+    tail = (f" vs {against}" if against and changes else "") + f" · {cfg.fingerprint()[:6]}"
+    if not changes:
+        same = f" · same config as {against}" if against else ""
+        return (cfg.name + same + f" · {cfg.fingerprint()[:6]}")[:MAX_RUN_NAME]
+    room = MAX_RUN_NAME - len(cfg.name) - len(" · ") - len(tail)
+    shown: list[str] = []
+    for i, (key, _, new) in enumerate(changes):
+        item = f"{key}={_short(new)}"
+        more = len(changes) - i - 1
+        rest = f" +{more} more" if more else ""
+        if len(", ".join([*shown, item])) + len(rest) > room and shown:
+            break
+        shown.append(item if len(item) <= room else item[: max(room - 1, 1)] + "…")
+    left = len(changes) - len(shown)
+    body = ", ".join(shown) + (f" +{left} more" if left else "")
+    return f"{cfg.name} · {body}{tail}"[: MAX_RUN_NAME + 20]
+
+
+def _short(value: str | None, width: int = 24) -> str:
+    if value is None:
+        return "unset"
+    return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def _param_text(value: Any) -> str:
+    """A config value as ``log_params`` logs it."""
+    text = json.dumps(value) if isinstance(value, (list, dict, tuple)) else str(value)
+    return portable(text)[:6000]
+
+
+def _deep_flat(flat: Mapping[str, Any]) -> dict[str, str]:
+    """Flat config values as logged text, lists of mappings (``corpora``) opened into ``corpora.0.path``
+    keys; logged params (text) are parsed back first, so a config and a run's params compare alike."""
+    out: dict[str, str] = {}
+
+    def add(key: str, value: Any) -> None:
+        if isinstance(value, str) and value.startswith(("[", "{")):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if isinstance(value, dict) and value:
+            for k, v in value.items():
+                add(f"{key}.{k}", v)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, v in enumerate(value):
+                add(f"{key}.{i}", v)
+        else:
+            out[key] = portable(value)[:6000] if isinstance(value, str) else _param_text(value)
+
+    for key, value in flat.items():
+        add(key, value)
+    return out
+
+
+def config_changes(
+    current: Mapping[str, Any], reference: Mapping[str, Any]
+) -> list[tuple[str, str | None, str | None]]:
+    """(key, reference value, current value) of every setting that differs, ``None`` where a side lacks
+    it; model, feature and threshold settings first, paths and descriptions last."""
+    sections = {key.split(".", 1)[0] for key in current}
+    reference = {k: v for k, v in reference.items() if k.split(".", 1)[0] in sections}  # params, not config
+    new, old = _deep_flat(current), _deep_flat(reference)
+    keys = [k for k in dict.fromkeys([*new, *old]) if new.get(k) != old.get(k)]
+    keys.sort(key=lambda k: any(part in k.rsplit(".", 1)[-1] for part in _PATHLIKE))
+    return [(k, old.get(k), new.get(k)) for k in keys]
+
+
+def name_reference(outcome: TrainOutcome) -> tuple[dict[str, Any] | None, str]:
+    """The config a run is named against, and how to call it: the champion's logged params (``v5``) when
+    the registered model has a champion, else the config file without ``--set`` overrides (``""``); None
+    when there is neither."""
+    cfg = outcome.cfg
+    current = champion(cfg.tracking.registered_model)
+    if current is not None and current.run_id:
+        with contextlib.suppress(MlflowException):
+            params = MlflowClient().get_run(current.run_id).data.params
+            if params:
+                return dict(params), f"v{current.version}"
+    if outcome.config_path:
+        with contextlib.suppress(Exception):  # the file may be gone or changed: the name just says less
+            return load_config(outcome.config_path).flat(), ""
+    return None, ""
+
+
+def _tag_changes(changes: list[tuple[str, str | None, str | None]], against: str, compared: bool) -> None:
+    """Tag the active run with every setting that differs from its reference (the name shows a few)."""
+    if not compared:
+        return
+    where = f"champion {against}" if against else "the config file"
+    text = "; ".join(f"{k}: {_short(old, 60)} -> {_short(new, 60)}" for k, old, new in changes)
+    mlflow.set_tags({"newstag.config_diff": (text or "none")[:5000], "newstag.config_diff_against": where})
+
+
+def log_label_tables(reports: Mapping[str, Mapping[str, Any]], thresholds: Mapping[str, Any]) -> None:
+    """One table per split of the active run, ``tables/<split>_labels.json``: a row per axis, corpus and
+    label with precision, recall, F1, support and threshold (``metrics.label_rows``)."""
+    import pandas as pd
+
+    for split, report in reports.items():
+        rows = label_rows(report, split, thresholds)
+        mlflow.log_table(
+            pd.DataFrame(rows, columns=list(LABEL_COLUMNS)), artifact_file=f"tables/{split}_labels.json"
+        )
+
+
+def set_runs_view(experiment_id: str, cfg: Config) -> None:
+    """Store the experiment's runs-table view (MLflow's shared view state, opened with
+    ``#/experiments/<id>/runs?viewStateShareKey=newstag``; ``newstag ui`` prints that URL): each run's name,
+    model version and role, validation and test micro-F1 per axis and the decision, newest first."""
+    metric = [f"metrics.`{split}/{axis}/micro_f1`" for split in ("validation", "test") for axis in cfg.axes]
+    role, why = f"tags.`{ROLE_TAG}`", "tags.`newstag.decision_reason`"
+    columns = ["attributes.`Models`", role, *metric, why]
+    widths = {"attributes.`Run Name`": 380, "attributes.`Models`": 170, role: 150, why: 880}
+    widths.update(dict.fromkeys(metric, 140))
+    view = {
+        "selectedColumns": columns,
+        "columnOrder": ["attributes.`Run Name`", "attributes.start_time", *columns],
+        "columnWidths": widths,
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+    }
+    MlflowClient().set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(view))
+
+
+RUNS_VIEW = "newstag"
+
+
+def mark_roles(name: str) -> None:
+    """Tag the run of every version of registered model ``name`` with its role now (``newstag.role``):
+    ``champion``, ``challenger``, ``former champion`` (promoted once, replaced since) or ``not promoted``,
+    so the runs table tells the current champion. Run under the promotion lock, after any alias moves."""
+    client = MlflowClient()
+    with promotion_lock(name):
+        try:
+            aliases = client.get_registered_model(name).aliases or {}
+            versions = client.search_model_versions(f"name = '{name}'")
+        except MlflowException:
+            return
+        by_version = {str(v): alias for alias, v in aliases.items()}
+        for mv in versions:
+            if not mv.run_id:
+                continue
+            role = by_version.get(str(mv.version))
+            if role is None:
+                decision = (mv.tags or {}).get("newstag.decision", "")
+                promoted = decision.startswith(("promoted", "champion"))
+                role = "former champion" if promoted else "not promoted"
+            with contextlib.suppress(MlflowException):  # a run deleted from the store keeps no tag
+                client.set_tag(mv.run_id, ROLE_TAG, f"{role} (v{mv.version})")
+
+
+def _log_card(
+    outcome: TrainOutcome, decision: str, name: str | None = None, version: str | None = None
+) -> str:
+    """The model card (``card.render_card``) as the active run's ``model_card.md`` and, for a registered
+    version, as its description (cut to what the store keeps); returns the card."""
+    text = render_card(outcome.card, decision, name, version) if outcome.card else ""
+    if not text:
+        return ""
+    mlflow.log_text(text, "model_card.md")
+    if name and version:
+        run = mlflow.active_run()
+        hint = f"run {run.info.run_id}" if run else "the run"
+        MlflowClient().update_model_version(name, version, description=description_of(text, hint))
+    return text
+
+
+def record_failure(exc: BaseException, stage: str) -> None:
+    """Tag the active run with the error that ends it (``newstag.error``, ``newstag.failed_stage``) and make
+    it the run's description, so a FAILED run says why."""
+    message = portable(f"{type(exc).__name__}: {exc}".strip())
+    trace = portable("".join(traceback.format_exception(exc)[-12:]))
+    note = (
+        f"**Failed** at stage `{stage}`: `{message[:500]}`\n\n"
+        "The run's params, metrics and artifacts are what was logged before the failure.\n\n"
+        f"```\n{trace[-3500:]}\n```"
+    )
+    with contextlib.suppress(Exception):  # a store that fails too must not hide the first error
+        mlflow.set_tags(
+            {ERROR_TAG: message[:5000], "newstag.failed_stage": stage, "mlflow.note.content": note}
+        )
 
 
 def run_note(
@@ -990,6 +1196,7 @@ class StoreRuns:
     latest_run: str
     model_name: str | None
     fell_back: bool  # the experiment asked for has no run: this one holds the store's latest run
+    runs_view: str | None = None  # the key of the runs-table view training stored (set_runs_view), if any
 
 
 class StoreReadError(Exception):
@@ -1016,7 +1223,8 @@ def latest_runs(store: str, experiment: str | None, model: str | None) -> StoreR
         with contextlib.suppress(MlflowException):
             model_name = client.get_registered_model(model).name
     run = latest.info.run_name or latest.info.run_id
-    return StoreRuns(exp.experiment_id, exp.name, run, model_name, fell_back and bool(experiment))
+    view = RUNS_VIEW if f"mlflow.sharedViewState.{RUNS_VIEW}" in (exp.tags or {}) else None
+    return StoreRuns(exp.experiment_id, exp.name, run, model_name, fell_back and bool(experiment), view)
 
 
 def _latest_run(client: MlflowClient, experiment_ids: list[str]) -> Any | None:

@@ -23,13 +23,13 @@ from typing import Any
 
 import yaml
 
-from pipeline import tracking
+from pipeline import card, tracking
 from pipeline.config import Config, ConfigError
 from pipeline.corpora import CorpusError
 from pipeline.errors import ModelError
 from pipeline.evaluate import evaluate_split
 from pipeline.loading import load_tagger
-from pipeline.metrics import Coverage, metric_items
+from pipeline.metrics import Coverage, interval_report, metric_items
 from pipeline.model import tagger_from_config
 from pipeline.prepare import Prepared, load_prepared, prepare, split_frame
 from pipeline.promotion import Sample, paired_samples
@@ -133,6 +133,7 @@ def train(
                 uri, tracking_uri, *frames["validation"], validation_pred, cfg.promotion_metrics(), coverage
             ),
             comparison_basis=comparison_basis(cfg),
+            card=card_facts(cfg, config_path, data, tagger, reports, scores, frames, coverage),
         )
         result = tracking.log_training_run(outcome, tracking_uri, register, say, crash_point, stages.done)
     result.update(
@@ -247,7 +248,9 @@ def write_run_artifacts(
     config_text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     (folder / "config.yaml").write_text(tracking.portable(config_text))
     write_reports(folder / "reports", cfg.name, reports, data_report, tagger)
-    write_figures(folder / "figures", tagger, reports["test"], test_gold, test_scores)
+    write_figures(
+        folder / "figures", tagger, reports["test"], test_gold, test_scores, reports.get("validation")
+    )
     return folder
 
 
@@ -265,6 +268,29 @@ def write_reports(
     (folder / "top_terms.json").write_text(json.dumps(top, indent=2))
     (folder / "top_terms.md").write_text(top_terms_markdown(top))
     (folder / "thresholds.json").write_text(json.dumps(tagger.describe(), indent=2))
+
+
+def card_facts(
+    cfg: Config,
+    config_path: str,
+    data: Any,
+    tagger: Any,
+    reports: Mapping[str, dict],
+    scores: Mapping[str, Any],
+    frames: Mapping[str, Split],
+    coverage: Coverage | None = None,
+) -> dict[str, Any]:
+    """The model card's facts (``card.card_facts``), with bootstrap intervals of micro-F1 on validation and
+    test over the documents each report scores."""
+    intervals = {}
+    for split in ("validation", "test"):
+        frame, gold = frames[split]
+        pred = tagger.labels_from_scores(scores[split])
+        corpora = [str(c) for c in frame["corpus"]] if "corpus" in frame else []
+        intervals[split] = interval_report(gold, pred, corpora, coverage)
+    return card.card_facts(
+        cfg, data, tagger, reports, intervals, coverage, tracking.portable(str(config_path))
+    )
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:

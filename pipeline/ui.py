@@ -42,7 +42,9 @@ SERVER_ENV = {
 }
 DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
-RUNS_URL = re.compile(r"https?://\S+/#/experiments(?:/\d+/runs)?")  # the page URL that run_ui prints
+RUNS_URL = re.compile(
+    r"https?://\S+/#/experiments(?:/\d+/runs(?:\?viewStateShareKey=\w+)?)?"
+)  # what run_ui prints
 
 
 class UiError(Exception):
@@ -71,6 +73,7 @@ class StoreView:
     latest_run: str | None = None
     model_name: str | None = None
     notes: list[str] = field(default_factory=list)
+    runs_view: str | None = None  # the stored runs-table view (metric and decision columns) to open
 
 
 @dataclass
@@ -84,10 +87,12 @@ class UiServer:
 
     @property
     def runs_url(self) -> str:
-        """The experiment's runs page (``#/experiments/<id>`` alone lands on the GenAI overview)."""
+        """The experiment's runs page (``#/experiments/<id>`` alone lands on the GenAI overview), in the view
+        training stored when there is one (``tracking.set_runs_view``: key metric and decision columns)."""
         if self.view.experiment_id is None:
             return f"{self.base_url}/#/experiments"
-        return f"{self.base_url}/#/experiments/{self.view.experiment_id}/runs"
+        query = f"?viewStateShareKey={self.view.runs_view}" if self.view.runs_view else ""
+        return f"{self.base_url}/#/experiments/{self.view.experiment_id}/runs{query}"
 
 
 # --------------------------------------------------------------------------- the store
@@ -144,6 +149,7 @@ def inspect_store(store: str, experiment: str | None, model: str | None) -> Stor
     if found is None:
         raise UiError(no_runs, EXIT_NO_RUNS)
     view = StoreView(store, found.experiment_id, found.experiment_name, found.latest_run, found.model_name)
+    view.runs_view = found.runs_view
     if found.fell_back:
         view.notes.append(
             f"experiment '{experiment}' has no runs yet ({TRAIN_HINT}); "

@@ -2,7 +2,8 @@
 
 The browser is Debian's ``chromium`` (``.ci/run`` installs it with apt); every host name but 127.0.0.1 resolves
 to NOTFOUND and background services are off, so no request leaves the machine (ECOSYSTEM.md §9). Set
-``NEWSTAG_UI_SCREENSHOT=docs/ui-runs.png`` to refresh the README picture from this test.
+``NEWSTAG_UI_SCREENSHOTS=docs`` to refresh the README pictures (runs table, a run, a model version) from this
+test.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--window-size=1600,1000",
 ]
+
+ASSISTANT_EDGE = 0.745  # where MLflow's Assistant panel starts, as a share of the window width
+SCREENSHOTS = {"runs": "ui-runs.png", "run": "ui-run.png", "version": "ui-model-version.png"}
 
 pytestmark = pytest.mark.e2e
 
@@ -80,9 +84,10 @@ class Browser:
         self.binary, self.profile = binary, profile
 
     def _run(self, url: str, *extra: str, budget_ms: int = 15000) -> subprocess.CompletedProcess:
+        sized = any(flag.startswith("--window-size=") for flag in extra)
         cmd = [
             self.binary,
-            *CHROMIUM_FLAGS,
+            *(f for f in CHROMIUM_FLAGS if not (sized and f.startswith("--window-size="))),
             f"--user-data-dir={self.profile}",
             f"--virtual-time-budget={budget_ms}",
             *extra,
@@ -90,20 +95,29 @@ class Browser:
         ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
-    def text(self, url: str, *expected: str, attempts: int = 3) -> str:
-        """The page's rendered text once every ``expected`` string shows (a few tries, growing budget)."""
+    def text(self, url: str, *expected: str, attempts: int = 3, width: int = 1600) -> str:
+        """The page's rendered text once every ``expected`` string shows (a few tries, growing budget), in a
+        ``width`` px wide window (the runs table renders only the columns in view)."""
         text = ""
         for attempt in range(1, attempts + 1):
-            out = self._run(url, "--dump-dom", budget_ms=15000 * attempt)
+            size = f"--window-size={width},1000"
+            out = self._run(url, "--dump-dom", size, budget_ms=15000 * attempt)
             text = page_text(out.stdout)
             if all(s in text for s in expected):
                 return text
         missing = [s for s in expected if s not in text]
         raise AssertionError(f"{url}: {missing} not on the rendered page; it shows:\n{text[:3000]}")
 
-    def screenshot(self, url: str, path: Path) -> Path:
-        self._run(url, f"--screenshot={path}")
+    def screenshot(self, url: str, path: Path, width: int = 1600) -> Path:
+        """A PNG of the page in a ``width`` px wide window, without MLflow's Assistant panel (the right
+        quarter of the window, which MLflow opens on a first visit)."""
+        from PIL import Image
+
+        self._run(url, f"--screenshot={path}", f"--window-size={width},1000")
         assert path.is_file(), f"no screenshot of {url}"
+        with Image.open(path) as image:
+            kept = image.crop((0, 0, int(image.width * ASSISTANT_EDGE), image.height))
+        kept.save(path, optimize=True)
         return path
 
 
@@ -144,25 +158,30 @@ def processes_with(needle: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory, bbc_dir: Path) -> dict:
-    """BBC News (unigrams) trained, logged, registered and exported into a temporary store and folder."""
+    """BBC News (unigrams) trained, logged, registered and exported into a temporary store and folder, then
+    trained again with a much smaller C (a second version the registry judges against the first)."""
     from pipeline.config import load_config
     from pipeline.train import train
 
     tmp = tmp_path_factory.mktemp("ui-store")
     store = f"sqlite:///{tmp / 'mlflow.db'}"
-    cfg = load_config(
-        BBC_CONFIG,
-        [
-            f"corpus.path={bbc_dir}",
-            f"processed_dir={tmp / 'processed'}",
-            f"tracking.export_dir={tmp / 'models'}",
-            "features.word.ngram_range=[1, 1]",
-        ],
-    )
+    sets = [
+        f"corpus.path={bbc_dir}",
+        f"processed_dir={tmp / 'processed'}",
+        f"tracking.export_dir={tmp / 'models'}",
+        "features.word.ngram_range=[1, 1]",
+    ]
     t0 = time.perf_counter()
     with contextlib.chdir(tmp):  # run artifacts go to ./mlruns: keep them out of the repository
-        result = train(cfg, config_path=str(BBC_CONFIG), tracking_uri=store, say=lambda _: None)
-    result.update(store=store, tmp=tmp, seconds=time.perf_counter() - t0)
+        result = train(load_config(BBC_CONFIG, sets), str(BBC_CONFIG), sets, store, say=lambda _: None)
+        second = train(
+            load_config(BBC_CONFIG, [*sets, "model.C=0.05"]),
+            str(BBC_CONFIG),
+            [*sets, "model.C=0.05"],
+            store,
+            say=lambda _: None,
+        )
+    result.update(store=store, tmp=tmp, seconds=time.perf_counter() - t0, second=second)
     return result
 
 
@@ -182,9 +201,13 @@ def chromium() -> str:
 def test_ui_shows_the_run_in_a_browser(chromium: str, small_run: dict, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    run = MlflowClient(small_run["store"]).get_run(small_run["run_id"])
+    client = MlflowClient(small_run["store"])
+    run = client.get_run(small_run["run_id"])
+    second = client.get_run(small_run["second"]["run_id"])
     run_name = run.info.run_name
     micro = small_run["metrics"]["test/themes/micro_f1"]
+    roles = {r.info.run_name: r.data.tags["newstag.role"] for r in (run, second)}
+    assert second.info.run_name.startswith("bbc · model.C=0.05 vs v1 · ")  # the setting that changed
 
     port = free_port()
     out, err = tmp_path / "ui.out", tmp_path / "ui.err"
@@ -209,21 +232,44 @@ def test_ui_shows_the_run_in_a_browser(chromium: str, small_run: dict, tmp_path:
     try:
         url = wait_for_url(out, proc, err)
         ready = time.perf_counter() - t0
-        assert url == f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs"
+        base = f"http://127.0.0.1:{port}/#/experiments/{run.info.experiment_id}/runs"
+        assert url == f"{base}?viewStateShareKey=newstag"  # the stored view: metric and decision columns
 
         browser = Browser(chromium, tmp_path / "chromium-profile")
-        runs_page = browser.text(url, run_name, "1 matching run")
+        role_texts = list(roles.values())
+        runs_page = browser.text(
+            url, run_name, "2 matching runs", *role_texts, "validation/themes/micro_f1", width=2400
+        )
         assert "newstag experiments for bbc" in runs_page  # the experiment description
+        assert second.data.tags["newstag.decision_reason"][:60] in runs_page  # why, in the table
 
-        run_url = f"{url}/{run.info.run_id}"
+        run_url = f"{base}/{run.info.run_id}"
         run_page = browser.text(run_url, run_name, f"{micro:.4f}", "test/themes/micro_f1")
         assert js_number(micro) in run_page  # the metrics table: test/themes/micro_f1 <value>
         assert "Registry: version 1 -> champion" in run_page  # the description: promoted, and why
+        assert "test/themes/f1/" not in run_page  # per-label figures are a table, not metrics
 
-        shot = browser.screenshot(url, tmp_path / "ui-runs.png")
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-        if target := os.environ.get("NEWSTAG_UI_SCREENSHOT"):
-            shutil.copyfile(shot, target)
+        version_url = f"http://127.0.0.1:{port}/#/models/news-tagger-bbc/versions/1"
+        card = "Model card: news-tagger-bbc v1"
+        version_page = browser.text(version_url, card, "Known limits", "How well it tags")
+        assert run.data.tags["newstag.decision_reason"] in version_page  # the decision, in the card
+        second_page = browser.text(version_url[:-1] + "2", "Model card: news-tagger-bbc v2")
+        assert second.data.tags["newstag.decision_reason"] in second_page
+
+        shots = {
+            "runs": browser.screenshot(url, tmp_path / SCREENSHOTS["runs"], width=2900),
+            "run": browser.screenshot(
+                f"{base}/{second.info.run_id}", tmp_path / SCREENSHOTS["run"], width=2000
+            ),
+            "version": browser.screenshot(
+                version_url[:-1] + "2", tmp_path / SCREENSHOTS["version"], width=2000
+            ),
+        }
+        for shot in shots.values():
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+        if target := os.environ.get("NEWSTAG_UI_SCREENSHOTS"):
+            for key, shot in shots.items():
+                shutil.copyfile(shot, Path(target) / SCREENSHOTS[key])
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:

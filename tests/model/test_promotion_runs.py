@@ -171,7 +171,9 @@ def test_clearly_better_on_validation_is_promoted(registry: Registry) -> None:
     assert second["reason"].startswith(f"v2 beats v1 on validation themes micro-F1 by +{c['diff']:.3f} ")
     assert "v1 was trained on other data" in second["reason"]  # a tenth of the training file
     mv = version_of(registry, "2")
-    assert mv.description == mv.tags["newstag.decision_reason"] == second["reason"] + ": champion"
+    assert mv.tags["newstag.decision_reason"] == second["reason"] + ": champion"
+    assert mv.description.startswith("# Model card: promo-model v2")  # the card, with the decision in it
+    assert f"**Decision**: {second['reason']}: champion" in mv.description
 
 
 def test_better_on_test_but_not_on_validation_is_not_promoted(registry: Registry) -> None:
