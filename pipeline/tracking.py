@@ -671,6 +671,7 @@ def promote_by_hand(
             f"(replacing {'v' + before if before else 'no champion'})"
         )
         _record_override(client, known[version], sentence, user, when, reason.strip(), before)
+    mark_roles(name)  # the runs table shows the new champion (it takes the promotion lock itself)
     export = export_model(f"models:/{name}/{version}", name, version, True, export_dir)
     return {
         "name": name,
@@ -1034,7 +1035,7 @@ def _log_card(
 ) -> str:
     """The model card (``card.render_card``) as the active run's ``model_card.md`` and, for a registered
     version, as its description (cut to what the store keeps); returns the card."""
-    text = render_card(outcome.card, decision, name, version) if outcome.card else ""
+    text = portable(render_card(outcome.card, decision, name, version)) if outcome.card else ""
     if not text:
         return ""
     mlflow.log_text(text, "model_card.md")
