@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import os
 import re
 import shutil
@@ -270,6 +271,25 @@ def test_ui_shows_the_run_in_a_browser(chromium: str, small_run: dict, tmp_path:
         if target := os.environ.get("NEWSTAG_UI_SCREENSHOTS"):
             for key, shot in shots.items():
                 shutil.copyfile(shot, Path(target) / SCREENSHOTS[key])
+
+        # a human override: v2 made champion by hand, visible on its version page and in the runs table
+        reason = "the desk prefers v2 on sports briefs"
+        promote = subprocess.run(
+            [
+                *newstag_command(),
+                *("promote", "news-tagger-bbc", "2", "--reason", reason, "--json"),
+                *("--tracking-uri", small_run["store"], "--export-dir", str(small_run["tmp"] / "models")),
+            ],
+            cwd=small_run["tmp"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert promote.returncode == 0, promote.stderr[-2000:]
+        assert json.loads(promote.stdout)["champion_before"] == "1"
+        overridden = browser.text(version_url[:-1] + "2", "Champion by hand", reason)
+        assert "made champion by hand" in overridden
+        assert "champion (v2)" in browser.text(url, "2 matching runs", "champion (v2)", width=2400)
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         try:
