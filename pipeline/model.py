@@ -35,7 +35,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.features import Docs, Featurizer, featurizer_from_config
-from pipeline.scoring import Scorer, ScoringMixin, compile_parts, sigmoid
+from pipeline.scoring import GazLayout, Scorer, ScoringMixin, compile_parts, sigmoid
 
 Labels = Mapping[str, Sequence[Sequence[str] | None]]
 Coverage = Mapping[str, Mapping[str, Sequence[str]]]
@@ -554,6 +554,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
             float(f.gazetteer_weight),
             f.gazetteer_mode == "log+share",
             [n for n, _ in f.blocks_],
+            getattr(f, "home", None),
         )
         meta.update(
             axes=list(self.axes),
@@ -578,6 +579,38 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         """
         gold, pred = label_columns(Y, self.axes, _n_docs(X)), self.predict_labels(X)
         return float(np.mean([micro_f1(gold[axis], pred[axis]) for axis in self.axes]))
+
+    # ------------------------------------------------------------------ gazetteer (home, places)
+
+    def _gaz_layout(self) -> GazLayout | None:
+        """Where the featurizer's gazetteer block sits and what its columns mean (None without one)."""
+        check_is_fitted(self, "coef_")
+        f = self.featurizer_
+        vec = dict(getattr(f, "blocks_", [])).get("gaz")
+        if vec is None:
+            return None
+        gazetteer = vec._gazetteer()
+        return GazLayout(
+            start=f.block_slices_["gaz"].start,
+            regions=list(vec.regions) if vec.country_to_region is not None else [],
+            region_of=dict(vec.region_index_),
+            country_index=dict(vec.country_index_),
+            n_names=len(vec.feature_names_),
+            shares=f.gazetteer_mode == "log+share",
+            log_counts=vec.mode == "log",
+            weight=float(f.gazetteer_weight),
+            home=getattr(f, "home", None),
+            neighbours=gazetteer.neighbours(),
+            country_names=gazetteer.country_names(),
+        )
+
+    def _place_index(self) -> Any:
+        """The gazetteer's place index (built from the gazetteer packages, cached per process)."""
+        check_is_fitted(self, "coef_")
+        vec = dict(self.featurizer_.blocks_).get("gaz")
+        if vec is None:
+            raise ValueError("this tagger has no gazetteer block")
+        return vec._gazetteer()._index
 
     # ------------------------------------------------------------------ explanations
 

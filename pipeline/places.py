@@ -169,6 +169,11 @@ def _scan_run(idx: _Index, run: str, out: list[tuple[str, str, str]]) -> None:
                         out.append((hit[0], *hit[1]))
 
 
+def find_mentions(idx: _Index, text: str) -> list[tuple[str, str, str]]:
+    """Every (surface, ISO alpha-2, kind) mention in text, in order (empty text: none)."""
+    return _scan(idx, text) if text else []
+
+
 def _split_doc(doc: Any) -> tuple[str, str]:
     """(title, body) of one input document."""
     if isinstance(doc, str):
@@ -183,10 +188,34 @@ def _split_doc(doc: Any) -> tuple[str, str]:
     )
 
 
-def doc_counts(idx: _Index, doc: Any, title_weight: float) -> dict[str, float]:
-    """Mentions per ISO code in one document; a title's mentions count ``title_weight`` times."""
+def _lede_counts(idx: _Index, body: str, lede_chars: int) -> dict[str, float]:
+    """Mentions per ISO code in a body longer than ``lede_chars``: a run of capitalised words starting in
+    the first ``lede_chars`` characters counts 1, one further on ``lede_chars / len(body)``."""
+    scale = lede_chars / len(body)
+    cache_get = idx.runs.get
+    counts: dict[str, float] = {}
+    for m in _RUN_RE.finditer(body):
+        run = m.group()
+        isos = (cache_get(run) or _run_hits(idx, run))[1]
+        if isos:
+            w = 1.0 if m.start() < lede_chars else scale
+            for iso in isos:
+                counts[iso] = counts.get(iso, 0.0) + w
+    return counts
+
+
+def doc_counts(idx: _Index, doc: Any, title_weight: float, lede_chars: int = 0) -> dict[str, float]:
+    """Mentions per ISO code in one document; a title's mentions count ``title_weight`` times.
+
+    With ``lede_chars`` > 0 and a longer body, mentions past its first ``lede_chars`` characters count
+    ``lede_chars / len(body)`` each (their density per lede-length of text): one clear mention in a short
+    item counts in full, a passing one deep in a long article hardly at all, a place named throughout does.
+    """
     title, body = _split_doc(doc)
-    counts: dict[str, float] = dict(_country_counts(idx, body)) if body else {}
+    if lede_chars and len(body) > lede_chars:
+        counts: dict[str, float] = _lede_counts(idx, body, lede_chars)
+    else:
+        counts = dict(_country_counts(idx, body)) if body else {}
     if title and title_weight:
         for iso, c in _country_counts(idx, title).items():
             counts[iso] = counts.get(iso, 0.0) + c * float(title_weight)
@@ -201,18 +230,19 @@ def mention_rows(
     country_index: Mapping[str, int],
     n_regions: int,
     mode: str,
+    lede_chars: int = 0,
 ) -> tuple[list[int], list[int], list[float]]:
     """CSR parts (indptr, indices, data) of the region/country mention block of ``docs``.
 
     Columns: ``n_regions`` region columns (``region_of`` maps an ISO code to one), then the country columns
     of ``country_index``. ``mode`` is ``log`` (log1p of counts), ``binary`` or ``share`` (share of the
-    document's mentions within the region or the country block).
+    document's mentions within the region or the country block). ``lede_chars``: see ``doc_counts``.
     """
     indptr = [0]
     indices: list[int] = []
     data: list[float] = []
     for doc in docs:
-        counts = doc_counts(idx, doc, title_weight)
+        counts = doc_counts(idx, doc, title_weight, lede_chars)
         row: dict[int, float] = {}
         if n_regions:
             for iso, c in counts.items():

@@ -23,14 +23,23 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline.places import _Index, index_from_parts, mention_rows
+from pipeline.places import _Index, find_mentions, index_from_parts, mention_rows
 
 SCORER_FORMAT = 1
 """Version of the array layout; a loader refuses a file of another version."""
+
+REGION_AXIS = "regions"
+"""The axis whose labels are the gazetteer's regions: it gets a primary region, ``home`` and place evidence."""
+
+MODEL_HOME = "model"
+"""``home`` argument meaning "the model's own home" (``features.gazetteer.home`` when it was trained)."""
+
+PLACE_PREFIX = "place:"
+"""Evidence terms naming a place mention: ``place:Caracas (Venezuela)``."""
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 """scikit-learn's default word token pattern, the only one a compiled model supports."""
@@ -419,6 +428,261 @@ class ScoringMixin:
         labels = self.labels_from_scores(self.scores_from_features(M))
         return self.explain_features(M, labels, n)
 
+    # -- regions: home, primary region, place evidence (added for issue 15; the methods above are unchanged)
+
+    def _gaz_layout(self) -> GazLayout | None:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def _place_index(self) -> _Index:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def default_home(self) -> str | None:
+        """The home country this model was trained with (``features.gazetteer.home``), or None."""
+        layout = self._gaz_layout()
+        return layout.home if layout is not None else None
+
+    def resolve_home(self, home: str | None = MODEL_HOME) -> str | None:
+        """``home`` as an upper-case ISO code or None: ``MODEL_HOME`` is the model's own, "" and "none" none.
+
+        ValueError when a home is asked of a model that cannot apply it (no regions axis, no gazetteer
+        country columns, or a gazetteer mode other than log counts).
+        """
+        code = self.default_home() if home == MODEL_HOME else home
+        if code is None or not str(code).strip() or str(code).strip().lower() == "none":
+            return None
+        code = str(code).strip().upper()
+        layout = self._gaz_layout()
+        if (
+            REGION_AXIS not in self.axes
+            or layout is None
+            or not layout.country_index
+            or not layout.log_counts
+        ):
+            raise ValueError(
+                f"home {code}: this model cannot apply a home country (it needs a {REGION_AXIS!r} axis and the "
+                "gazetteer block with country columns in log mode)"
+            )
+        if code not in layout.country_index:
+            raise ValueError(
+                f"home {code!r}: not a country code the model's gazetteer knows (e.g. US, GB, FR)"
+            )
+        return code
+
+    def without_home(self, M: Any, home: str) -> tuple[Any, np.ndarray]:
+        """(features, allowed): ``M`` with the home country's gazetteer evidence removed, and per document
+        whether the home's region may be predicted.
+
+        A document keeps its home evidence, and may get the home's region, when it also names another
+        country of that region or a land neighbour of the home (a US-Canada or US-Mexico story for a US
+        site); otherwise the home's country column and its part of its region's count are removed (the
+        region share keeps its denominator, so a passing foreign mention stays passing) and the home's
+        region is not predicted. ``M`` is not changed.
+        """
+        layout = self._gaz_layout()
+        assert layout is not None
+        M = M.tocsr(copy=True)
+        n = M.shape[0]
+        home_col = layout.start + layout.country_index[home]
+        home_region = layout.region_of.get(home)
+        friends = {
+            layout.start + j
+            for iso, j in layout.country_index.items()
+            if iso != home
+            and (
+                (home_region is not None and layout.region_of.get(iso) == home_region)
+                or iso in layout.neighbours.get(home, ())
+            )
+        }
+        allowed = np.zeros(n, dtype=bool)
+        region_col = layout.start + home_region if home_region is not None else -1
+        share_col = (
+            layout.start + layout.n_names + home_region if layout.shares and home_region is not None else -1
+        )
+        w = layout.weight
+        for i in range(n):
+            lo, hi = M.indptr[i], M.indptr[i + 1]
+            cols = M.indices[lo:hi]
+            if any(int(c) in friends for c in cols):
+                allowed[i] = True
+                continue
+            at = np.flatnonzero(cols == home_col)
+            if not len(at) or not w:
+                continue
+            vals = M.data[lo:hi]
+            home_count = float(np.expm1(np.float64(vals[at[0]]) / w))
+            vals[at[0]] = 0.0
+            r = np.flatnonzero(cols == region_col)
+            if len(r):
+                before = float(np.expm1(np.float64(vals[r[0]]) / w))
+                after = max(before - home_count, 0.0)
+                vals[r[0]] = np.float32(np.log1p(after) * w) if after > 1e-6 else 0.0
+                s_at = np.flatnonzero(cols == share_col)
+                if len(s_at):
+                    vals[s_at[0]] = (
+                        np.float32(vals[s_at[0]] * (after / before)) if before > 0 and after > 1e-6 else 0.0
+                    )
+        M.eliminate_zeros()
+        if home_region is None:
+            allowed[:] = True
+        return M, allowed
+
+    def tag(
+        self, X: Any, overrides: Mapping[str, float] | None = None, home: str | None = MODEL_HOME
+    ) -> tuple[Any, dict[str, np.ndarray], dict[str, list[list[str]]]]:
+        """(features, probabilities, labels) of ``X``: what every output scores with.
+
+        Without a home the same as ``transform_docs`` + ``scores_from_features`` + ``labels_from_scores``.
+        With one (``home``; by default the model's own, ``default_home``) its mentions alone make no region:
+        see ``without_home``.
+        """
+        M = self.transform_docs(X)
+        code = self.resolve_home(home)
+        if code is None:
+            scores = self.scores_from_features(M)
+            return M, scores, self.labels_from_scores(scores, overrides)
+        M, allowed = self.without_home(M, code)
+        scores = self.scores_from_features(M)
+        hits = self.hits_from_scores(scores, overrides)
+        layout = self._gaz_layout()
+        assert layout is not None
+        region = layout.regions[layout.region_of[code]] if code in layout.region_of else None
+        labels = self.labels_[REGION_AXIS]
+        if region in labels:
+            hits[REGION_AXIS][~allowed, labels.index(region)] = False
+        out = {
+            axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
+            for axis, hit in hits.items()
+        }
+        return M, scores, out
+
+    def primary_regions(
+        self, scores: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[Sequence[str]]], M: Any = None
+    ) -> list[str | None]:
+        """Per document, the one region it is mostly about: of its predicted regions, the most probable one,
+        ties broken by the region's gazetteer mentions in ``M`` (then label order); None without a region.
+
+        Empty when the model has no regions axis.
+        """
+        if REGION_AXIS not in self.axes:
+            return []
+        names = list(self.labels_[REGION_AXIS])
+        probs = np.asarray(scores[REGION_AXIS], dtype=np.float64)
+        layout = self._gaz_layout() if M is not None else None
+        mentions = None
+        if layout is not None:
+            cols = [layout.start + layout.regions.index(r) if r in layout.regions else -1 for r in names]
+            dense = M[:, [c for c in cols if c >= 0]].toarray() if any(c >= 0 for c in cols) else None
+            if dense is not None:
+                mentions = np.zeros((M.shape[0], len(names)))
+                mentions[:, [j for j, c in enumerate(cols) if c >= 0]] = dense
+        out: list[str | None] = []
+        for i, row in enumerate(labels[REGION_AXIS]):
+            if not row:
+                out.append(None)
+                continue
+            key = [
+                (
+                    probs[i, names.index(r)],
+                    mentions[i, names.index(r)] if mentions is not None else 0.0,
+                    -names.index(r),
+                )
+                for r in row
+            ]
+            out.append(row[max(range(len(row)), key=key.__getitem__)])
+        return out
+
+    def region_mentions(
+        self, titles: Sequence[str], texts: Sequence[str]
+    ) -> list[list[tuple[str, str, str]]]:
+        """Per document, its place mentions (surface, ISO alpha-2, kind), title first, in text order."""
+        idx = self._place_index()
+        return [find_mentions(idx, ti) + find_mentions(idx, te) for ti, te in zip(titles, texts, strict=True)]
+
+    def explain_places(
+        self,
+        M: Any,
+        labels: Mapping[str, Sequence[Sequence[str]]],
+        titles: Sequence[str],
+        texts: Sequence[str],
+        n: int = 5,
+    ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """``explain_features``, with the regions axis's gazetteer features named by the mentions behind them.
+
+        For each predicted region, the weight of the gazetteer columns (region count, region share,
+        country) is given to the countries whose mentions fill them, in proportion to their mentions, and
+        each country's weight to its surfaces: ``("place:Caracas (Venezuela)", 0.81)``. Word features stay
+        as they are; the ``n`` largest positive weights are kept. Other axes: ``explain_features``'s.
+        """
+        base = self.explain_features(M, labels, n)
+        layout = self._gaz_layout()
+        if REGION_AXIS not in self.axes or layout is None:
+            return base
+        names = self.feature_names()
+        col0 = sum(len(self.labels_[a]) for a in self.axes[: list(self.axes).index(REGION_AXIS)])
+        index = {lab: col0 + j for j, lab in enumerate(self.labels_[REGION_AXIS])}
+        mentions = self.region_mentions(titles, texts)
+        iso_of = {layout.start + j: iso for iso, j in layout.country_index.items()}
+        gaz_end = layout.start + layout.n_names + (len(layout.regions) if layout.shares else 0)
+        M = M.tocsr()
+        for i, doc in enumerate(base):
+            if not labels[REGION_AXIS][i]:
+                continue
+            row = M.getrow(i)
+            surfaces: dict[str, dict[str, int]] = {}
+            for surface, iso, _kind in mentions[i]:
+                surfaces.setdefault(iso, {})
+                surfaces[iso][surface] = surfaces[iso].get(surface, 0) + 1
+            present = {
+                iso_of[int(c)]: float(np.expm1(v / layout.weight)) if layout.weight else 0.0
+                for c, v in zip(row.indices, row.data, strict=True)
+                if int(c) in iso_of
+            }
+            for label in labels[REGION_AXIS][i]:
+                contrib = row.data * self.coef_[row.indices, index[label]]
+                terms: list[tuple[str, float]] = []
+                per_country: dict[str, float] = {}
+                for c, value in zip(row.indices.tolist(), contrib.tolist(), strict=True):
+                    if c < layout.start or c >= gaz_end:
+                        terms.append((str(names[c]), value))
+                    elif c in iso_of:
+                        per_country[iso_of[c]] = per_country.get(iso_of[c], 0.0) + value
+                    else:  # a region count or share column: shared by that region's countries by mentions
+                        r = (
+                            (c - layout.start)
+                            if c < layout.start + layout.n_names
+                            else (c - layout.start - layout.n_names)
+                        )
+                        members = {iso: k for iso, k in present.items() if layout.region_of.get(iso) == r}
+                        total = sum(members.values())
+                        for iso, k in members.items():
+                            per_country[iso] = per_country.get(iso, 0.0) + value * k / total
+                for iso, weight in per_country.items():
+                    found = surfaces.get(iso) or {iso: 1}
+                    count = sum(found.values())
+                    country = layout.country_names.get(iso, iso)
+                    for surface, k in found.items():
+                        label_text = surface if surface == country else f"{surface} ({country})"
+                        terms.append((f"{PLACE_PREFIX}{label_text}", weight * k / count))
+                terms.sort(key=lambda t: -t[1])
+                doc[REGION_AXIS][label] = [(t, round(float(v), 4)) for t, v in terms[:n] if v > 0]
+        return base
+
+
+class GazLayout(NamedTuple):
+    """Where the gazetteer block sits in a feature matrix, and what its columns mean."""
+
+    start: int  # first column of the block
+    regions: list[str]  # region names, in column order
+    region_of: dict[str, int]  # ISO -> region position
+    country_index: dict[str, int]  # ISO -> column within the block
+    n_names: int  # region and country columns (the share columns follow)
+    shares: bool  # region-share columns present
+    log_counts: bool  # columns are log1p counts (mode log or log+share)
+    weight: float
+    home: str | None
+    neighbours: Mapping[str, Sequence[str]]
+    country_names: Mapping[str, str]
+
 
 # --------------------------------------------------------------------------- the compiled model
 
@@ -549,6 +813,7 @@ class Scorer(ScoringMixin):
             g["country_index"],
             g["n_regions"],
             g["mode"],
+            int(g.get("lede_chars", 0)),
         )
         mat = sp.csr_matrix(
             (np.asarray(data, dtype=g["dtype"]), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
@@ -571,6 +836,29 @@ class Scorer(ScoringMixin):
             else:
                 raise ScorerError(f"unknown feature block {name!r}")
         return sp.hstack(mats, format="csr", dtype=np.float32)
+
+    def _gaz_layout(self) -> GazLayout | None:
+        start = 0
+        for name, width in self.blocks:
+            if name == "gaz":
+                g = self.meta["gaz"]
+                n_regions = int(g["n_regions"])
+                regions = [str(f).split("=", 1)[1] for f in g["names"][:n_regions]]
+                return GazLayout(
+                    start=start,
+                    regions=regions,
+                    region_of={iso: int(r) for iso, r in g["region_index"].items()},
+                    country_index={iso: int(j) for iso, j in g["country_index"].items()},
+                    n_names=len(g["names"]),
+                    shares=bool(g["shares"]),
+                    log_counts=g["mode"] == "log",
+                    weight=float(g["weight"]),
+                    home=g.get("home"),
+                    neighbours=g.get("neighbours", {}),
+                    country_names=g.get("country_names", {}),
+                )
+            start += int(width)
+        return None
 
     def feature_names(self) -> np.ndarray:
         """Names of the features, prefixed by block (``word:``, ``gaz:``)."""
@@ -633,10 +921,12 @@ def compile_parts(
     gazetteer_weight: float,
     shares: bool,
     blocks: Sequence[str],
+    home: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of the feature blocks: ``word`` a fitted word ``TfidfVectorizer``, ``gaz`` a fitted
-    ``GazetteerVectorizer`` (its index built now, from the gazetteer packages, and stored); ``shares``
-    adds the region-share columns (the featurizer's ``log+share`` mode)."""
+    ``GazetteerVectorizer`` (its index built now, from the gazetteer packages, and stored, with the
+    countries' names and land neighbours); ``shares`` adds the region-share columns (the featurizer's
+    ``log+share`` mode); ``home`` is the model's home country (applied when scoring, ``ScoringMixin.tag``)."""
     from pipeline.places import index_parts
 
     meta: dict[str, Any] = {"include_title": bool(include_title)}
@@ -678,6 +968,10 @@ def compile_parts(
                 "shares": bool(shares),
                 "names": names,
                 "stats": parts["stats"],
+                "lede_chars": int(getattr(gaz, "lede_chars", 0)),
+                "home": home,
+                "neighbours": gaz._gazetteer().neighbours(),
+                "country_names": gaz._gazetteer().country_names(),
             }
             arrays.update(
                 gaz_codes=np.frombuffer(parts["codes"], dtype=np.uint8),

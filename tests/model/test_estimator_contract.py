@@ -260,6 +260,8 @@ ALTERNATIVES = {
     "features.gazetteer.weight": 0.5,
     "features.gazetteer.axes": ["themes"],
     "features.gazetteer.mask_place_words": True,
+    "features.gazetteer.lede_chars": 500,
+    "features.gazetteer.home": "US",
     "model.classifier": "logreg",
     "model.C": 2.0,
     "model.class_weight": None,

@@ -302,3 +302,50 @@ def test_every_emitted_country_is_in_the_taxonomy(gaz: Gazetteer) -> None:
     in_regions = {code for codes in tax["regions"].values() for code in codes}
     no_region = set(tax.get("no_region") or {})
     assert gaz.codes - in_regions - no_region == set()
+
+
+# --------------------------------------------------------------------------- leaders and institutions of today
+
+
+def test_every_hand_written_entry_maps_to_a_country_of_the_taxonomy(gaz: Gazetteer) -> None:
+    """Each name of the hand-written list (leaders, institutions, groups, ...) is found in text as itself and
+    names a country that has a region in configs/taxonomy/regions.yaml."""
+    from pipeline.gazetteer import _EXTRA, _TODAY, TODAY_AS_OF
+    from pipeline.taxonomy import country_regions
+
+    regions = country_regions(TAXONOMY)
+    assert len(_TODAY) >= 40 and set(_TODAY) <= set(_EXTRA)
+    assert TODAY_AS_OF[:2] == "20" and len(TODAY_AS_OF) == 7  # a year and a month
+    for name, iso, kind in _EXTRA:
+        if iso is None:
+            continue
+        assert iso in regions, f"{name!r} -> {iso}: not in a region of {TAXONOMY}"
+        hits = gaz.find(f"On Monday {name} said so.")
+        assert hits and hits[-1][:2] == (name, iso), f"{name!r} is found as {hits}"
+        assert kind in KINDS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Indian Prime Minister Narendra Modi met Chinese President Xi Jinping", {"IN", "CN"}),
+        ("Claudia Sheinbaum rejected the tariffs.", {"MX"}),
+        ("M23 rebels seized Goma.", {"CD"}),
+        ("The Kremlin and the Pentagon traded accusations.", {"RU", "US"}),
+        ("Hamas and the Houthis praised the attack.", {"PS", "YE"}),
+        ("The Rapid Support Forces shelled a camp.", {"SD"}),
+        ("Zelenskyy spoke to Starmer, Macron and Merz.", {"UA", "GB", "FR", "DE"}),
+    ],
+)
+def test_leaders_and_groups_of_today_name_their_country(
+    gaz: Gazetteer, text: str, expected: set[str]
+) -> None:
+    assert {iso for _, iso, _ in gaz.find(text)} == expected
+
+
+def test_country_names_and_neighbours_for_scoring(gaz: Gazetteer) -> None:
+    names, neighbours = gaz.country_names(), gaz.neighbours()
+    assert gaz.codes <= set(names)
+    assert names["VE"] == "Venezuela" and names["US"] == "United States" and names["PS"] == "Palestine"
+    assert neighbours["US"] == ["CA", "MX"] and "US" in neighbours["MX"] and "IE" in neighbours["GB"]
+    assert all(iso in neighbours[n] for iso, ns in neighbours.items() for n in ns if n in neighbours)
