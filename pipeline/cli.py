@@ -347,7 +347,20 @@ def _add_predict_output(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--top-k", type=int, default=None, metavar="K", help="keep only the K best scores per axis"
     )
-    p.add_argument("--explain", action="store_true", help="add the terms that pushed each predicted label")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="add the terms that pushed each predicted label; for regions, the place mentions behind them "
+        "(place:Caracas (Venezuela)) and their weights",
+    )
+    p.add_argument(
+        "--home",
+        default=None,
+        metavar="ISO",
+        help="the publication's own country (e.g. US): its mentions alone make no region, a story naming "
+        "a neighbour or another country of its region keeps it; 'none' turns off the model's own "
+        "(default: the model's features.gazetteer.home)",
+    )
     p.add_argument(
         "--threshold",
         action="append",

@@ -23,10 +23,14 @@ def evaluate_split(
     """(report, probabilities per axis) of the tagger on one split.
 
     With a ``corpus`` column naming several corpora (or gold ``None`` for unknown), each document is scored
-    on the labels its corpus covers and the report gains one section per corpus (``covered_report``).
+    on the labels its corpus covers and the report gains one section per corpus (``covered_report``). A
+    model with a home country (``features.gazetteer.home``) is scored with it, as predict scores it.
     """
-    scores = tagger.predict_scores(frame)
-    pred = tagger.labels_from_scores(scores)
+    if hasattr(tagger, "tag"):
+        _, scores, pred = tagger.tag(frame)
+    else:  # a stand-in with the plain scoring methods only
+        scores = tagger.predict_scores(frame)
+        pred = tagger.labels_from_scores(scores)
     corpora = list(frame["corpus"]) if "corpus" in frame else []
     if len(set(corpora)) > 1 or any(row is None for rows in gold.values() for row in rows):
         return covered_report(

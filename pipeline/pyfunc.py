@@ -5,8 +5,12 @@ arrays read without unpickling) when the model has one, else with the joblib tag
 checked against the sha256 recorded at training time before it is read.
 
 Input: a DataFrame with a ``text`` column and an optional ``title`` column (a list of strings is accepted
-too). Output: one row per input row, one list column per axis, and ``scores`` as a JSON object
+too). Output: one row per input row, one list column per axis, ``primary_region`` (the one region the story
+is mostly about, or None; models with a regions axis), and ``scores`` as a JSON object
 ``{axis: {label: probability}}`` encoded as a string (a fixed, schema-stable column for REST and Spark).
+
+The publication's home country is the model's own (``features.gazetteer.home``) unless the model config
+says otherwise at load time: ``mlflow.pyfunc.load_model(uri, model_config={"home": "US"})`` (or "none").
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pandas as pd
 from mlflow.models import set_model
 
 from pipeline.loading import load_scorer, load_verified
+from pipeline.scoring import MODEL_HOME, REGION_AXIS
 
 # The input is a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -35,13 +40,22 @@ class NewsTaggerModel(mlflow.pyfunc.PythonModel):
             self.tagger = load_scorer(context.artifacts["scorer"], config.get("scorer_sha256"))
         else:
             self.tagger = load_verified(context.artifacts["tagger"], config.get("tagger_sha256"))
+        self.primary = REGION_AXIS in self.tagger.axes and hasattr(self.tagger, "tag")
+        home = config.get("home")
+        self.home = self.tagger.resolve_home(MODEL_HOME if home is None else home) if self.primary else None
 
     def predict(self, context, model_input, params=None):
         """Labels per axis and scores for every input row (same row count and order)."""
         frame = _as_frame(model_input)
-        scores = self.tagger.predict_scores(frame)
-        labels = self.tagger.labels_from_scores(scores)
+        if self.primary:
+            M, scores, labels = self.tagger.tag(frame, home=self.home)
+        else:
+            scores = self.tagger.predict_scores(frame)
+            labels = self.tagger.labels_from_scores(scores)
         out = pd.DataFrame({axis: labels[axis] for axis in self.tagger.axes}, index=frame.index)
+        if self.primary:
+            primary = self.tagger.primary_regions(scores, labels, M)
+            out["primary_region"] = pd.Series(primary, index=frame.index, dtype=object)  # None stays None
         names = self.tagger.labels_
         out["scores"] = [
             json.dumps(

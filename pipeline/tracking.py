@@ -225,9 +225,13 @@ def log_datasets(dataset_dict: Any, source: str, name: str) -> dict[str, str]:
 
 
 def signature(axes: list[str]) -> ModelSignature:
-    """Input: ``text`` (required) and ``title`` (optional); output: a label list per axis and ``scores``."""
+    """Input: ``text`` (required) and ``title`` (optional); output: a label list per axis, ``primary_region``
+    (optional; with a regions axis) and ``scores``."""
     inputs = Schema([ColSpec("string", "text"), ColSpec("string", "title", required=False)])
-    outputs = Schema([ColSpec(Array("string"), axis) for axis in axes] + [ColSpec("string", "scores")])
+    primary = [ColSpec("string", "primary_region", required=False)] if "regions" in axes else []
+    outputs = Schema(
+        [ColSpec(Array("string"), axis) for axis in axes] + primary + [ColSpec("string", "scores")]
+    )
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -279,7 +283,9 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
         sha = sha256_file(path)
         size = path.stat().st_size
         artifacts = {"tagger": str(path)}
-        config = {"tagger_sha256": sha}
+        # "home" is there so that load_model(..., model_config={"home": ...}) may override it (MLflow only
+        # overrides keys the logged config has); None: the model's own (features.gazetteer.home)
+        config = {"tagger_sha256": sha, "home": None}
         scorer_sha = _save_scorer(tagger, tmp / SCORER_FILE)
         if scorer_sha is not None:
             artifacts["scorer"] = str(tmp / SCORER_FILE)

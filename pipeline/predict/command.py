@@ -29,6 +29,7 @@ from pipeline.loading import load_tagger
 from pipeline.predict.encode import Batch, Encoding, score_chunk
 from pipeline.predict.engines import Engine, make_engine
 from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink
+from pipeline.scoring import MODEL_HOME, REGION_AXIS
 
 STDIO = "-"
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
@@ -136,6 +137,8 @@ def _keep_fields(spec: str | Sequence[str] | None, axes: Sequence[str], explain:
     items = spec.split(",") if isinstance(spec, str) else list(spec or [])
     names = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
     taken = {"id", "scores", "truncated", *axes, *(["evidence"] if explain else [])}
+    if REGION_AXIS in axes:
+        taken.add("primary_region")
     clash = [n for n in names if n in taken]
     if clash:
         raise UsageError(
@@ -180,11 +183,22 @@ def _encoding(
     top_k: int | None,
     explain: bool,
     threshold: Sequence[str] | None,
+    home: str | None = None,
 ) -> Encoding:
-    """How this tagger's output is encoded in ``fmt``, with the options of the command."""
+    """How this tagger's output is encoded in ``fmt``, with the options of the command.
+
+    ``home``: an ISO code, "none", or None for the model's own (``features.gazetteer.home``).
+    """
     axes = tuple(tagger.axes)
     labels = {a: list(tagger.labels_[a]) for a in axes}
     keep = _keep_fields(keep_fields, axes, explain)
+    primary = REGION_AXIS in axes and hasattr(tagger, "primary_regions")
+    try:
+        code = tagger.resolve_home(MODEL_HOME if home is None else home) if primary else None
+    except ValueError as exc:
+        raise UsageError(f"--home: {exc}") from None
+    if home is not None and home.strip().lower() != "none" and not primary:
+        raise UsageError(f"--home {home}: this model has no {REGION_AXIS!r} axis")
     return Encoding(
         fmt=fmt,
         axes=axes,
@@ -194,6 +208,8 @@ def _encoding(
         top_k=top_k,
         explain=explain,
         overrides=parse_thresholds(threshold or [], axes, labels),
+        primary=primary,
+        home=code,
     )
 
 
@@ -409,11 +425,13 @@ def predict_command(
     tracking_uri: str | None = None,
     quiet: bool = False,
     stream: bool = False,
+    home: str | None = None,
 ) -> dict[str, Any]:
     """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``).
 
     ``stream``: stdin to stdout, each line tagged and written before the next is read (``batch_size`` does
     not apply; a named input or output, ``resume``, ``jobs`` > 1 and the dask engine are refused).
+    ``home``: the publication's home country (ISO code), "none", or None for the model's own.
     """
     start = time.perf_counter()
     _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
@@ -426,7 +444,7 @@ def predict_command(
     before_load = time.perf_counter()
     tagger, info = load_tagger(model, tracking_uri)
     loaded = time.perf_counter()
-    enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold)
+    enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold, home)
     read = ReadOptions(Fields(id_field, title_field, text_field), enc.keep_fields, max_chars)
     if stream:
         state, load_more, busy = _tag_lines(rows, tagger, enc, read, input)

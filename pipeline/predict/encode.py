@@ -34,6 +34,8 @@ class Encoding:
     top_k: int | None = None
     explain: bool = False
     overrides: dict[str, float] = field(default_factory=dict)
+    primary: bool = False  # a primary_region column (the model has a regions axis)
+    home: str | None = None  # the publication's home country applied when scoring (ISO alpha-2)
 
     def columns(self) -> list[str]:
         """Output columns, in order."""
@@ -41,6 +43,7 @@ class Encoding:
             "id",
             *self.keep_fields,
             *self.axes,
+            *(["primary_region"] if self.primary else []),
             "scores",
             *(["evidence"] if self.explain else []),
             "truncated",
@@ -59,6 +62,8 @@ class Encoding:
         fields = [pa.field("id", pa.string())]
         fields += [pa.field(f, self.keep_types.get(f, pa.string())) for f in self.keep_fields]
         fields += [pa.field(a, pa.list_(pa.string())) for a in self.axes]
+        if self.primary:
+            fields.append(pa.field("primary_region", pa.string()))
         fields.append(pa.field("scores", per_axis(pa.float64())))
         if self.explain:
             term = pa.list_(pa.struct([pa.field("term", pa.string()), pa.field("weight", pa.float64())]))
@@ -86,15 +91,32 @@ class Scored:
     scores: Mapping[str, np.ndarray]
     labels: Mapping[str, list[list[str]]]
     evidence: list[Any] | None = None  # per document: {axis: {label: [(term, weight), ...]}}
+    primary: list[str | None] | None = None  # per document: its primary region (None: no region)
 
 
 def score_chunk(tagger: Any, enc: Encoding, batch: Batch) -> bytes:
-    """The encoded output of one batch: featurize once, score every axis, label, encode."""
-    M = tagger.transform_docs({"title": batch.titles, "text": batch.texts})
-    scores = tagger.scores_from_features(M)
-    labels = tagger.labels_from_scores(scores, enc.overrides)
-    evidence = tagger.explain_features(M, labels, EVIDENCE_TERMS) if enc.explain else None
-    return encode_scored(enc, Scored(batch, scores, labels, evidence))
+    """The encoded output of one batch: featurize once, score every axis, label, encode.
+
+    With ``enc.home`` the tagger's ``tag`` applies it; with ``enc.primary`` each document gets its primary
+    region (``primary_regions``) and ``--explain`` names the place mentions behind a region
+    (``explain_places``).
+    """
+    docs = {"title": batch.titles, "text": batch.texts}
+    if enc.home is None:
+        M = tagger.transform_docs(docs)
+        scores = tagger.scores_from_features(M)
+        labels = tagger.labels_from_scores(scores, enc.overrides)
+    else:
+        M, scores, labels = tagger.tag(docs, enc.overrides, enc.home)
+    primary = tagger.primary_regions(scores, labels, M) if enc.primary else None
+    evidence = None
+    if enc.explain:
+        evidence = (
+            tagger.explain_places(M, labels, batch.titles, batch.texts, EVIDENCE_TERMS)
+            if enc.primary
+            else tagger.explain_features(M, labels, EVIDENCE_TERMS)
+        )
+    return encode_scored(enc, Scored(batch, scores, labels, evidence, primary))
 
 
 def encode_scored(enc: Encoding, scored: Scored) -> bytes:
@@ -147,6 +169,8 @@ def _rows(enc: Encoding, scored: Scored) -> Iterator[dict[str, Any]]:
             row[name] = batch.keep[name][i]
         for axis in axes:
             row[axis] = scored.labels[axis][i]
+        if enc.primary:
+            row["primary_region"] = scored.primary[i] if scored.primary is not None else None
         row["scores"] = scores
         if scored.evidence is not None:
             row["evidence"] = _evidence_of(scored.evidence[i], lambda t, w: [t, w])
@@ -178,6 +202,7 @@ def _encode_jsonl_fast(enc: Encoding, scored: Scored) -> bytes:
     }
     kept = [(dumps(name), batch.keep[name]) for name in enc.keep_fields]
     label_json: dict[tuple[str, ...], str] = {}
+    primary = scored.primary if scored.primary is not None else [None] * len(batch.ids)
     lines = []
     for i, ident in enumerate(batch.ids):
         parts = [f'{{"id": {dumps(ident)}']
@@ -188,6 +213,8 @@ def _encode_jsonl_fast(enc: Encoding, scored: Scored) -> bytes:
             if text is None:
                 text = label_json[row] = dumps(list(row))
             parts.append(f"{keys[axis]}: {text}")
+        if enc.primary:
+            parts.append(f'"primary_region": {dumps(primary[i])}')
         score = ", ".join(f"{keys[a]}: {templates[a] % tuple(values[a][i])}" for a in enc.axes)
         parts.append(f'"scores": {{{score}}}')
         parts.append('"truncated": true}\n' if batch.truncated[i] else '"truncated": false}\n')
@@ -238,6 +265,9 @@ def _encode_arrow(enc: Encoding, scored: Scored) -> bytes:
         columns[name] = _keep_column(batch.keep[name], schema.field(name).type)
     for axis in enc.axes:
         columns[axis] = pa.array(scored.labels[axis], type=schema.field(axis).type)
+    if enc.primary:
+        primary = scored.primary if scored.primary is not None else [None] * len(batch.ids)
+        columns["primary_region"] = pa.array(primary, type=pa.string())
     columns["scores"] = pa.array(_doc_scores(enc, scored), type=schema.field("scores").type)
     if scored.evidence is not None:
         docs = [_evidence_of(d, lambda t, w: {"term": t, "weight": w}) for d in scored.evidence]

@@ -84,7 +84,7 @@ def test_reuters_split_with_three_broken_lines(reference, data, small_model):
     rows = [json.loads(line) for line in reference.read_text().splitlines()]
     assert len(rows) == N_TEST
     assert [r["id"] for r in rows] == [r["id"] for r in reuters_test_rows()]
-    assert all(set(r) == {"id", "regions", "themes", "scores", "truncated"} for r in rows)
+    assert all(set(r) == {"id", "regions", "themes", "primary_region", "scores", "truncated"} for r in rows)
     rejects = [json.loads(line) for line in Path(f"{reference}.rejects.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rejects] == BROKEN_LINES
     assert [r["id"] for r in rejects] == [None, "no-text", "n"]

@@ -37,9 +37,10 @@ def test_pyfunc_returns_one_row_per_input_row(logged) -> None:
         frame = pd.DataFrame({"text": (DOCS * 3)[:n], "title": [""] * n})
         out = model.predict(frame)
         assert len(out) == n
-        assert list(out.columns) == ["regions", "themes", "scores"]
+        assert list(out.columns) == ["regions", "themes", "primary_region", "scores"]
     out = model.predict(pd.DataFrame({"text": DOCS}))  # title is optional
     assert out["regions"].tolist() == [["Africa"], ["Asia-Pacific"], ["Europe"]]
+    assert out["primary_region"].tolist() == ["Africa", "Asia-Pacific", "Europe"]
     scores = json.loads(out["scores"][0])
     assert set(scores) == {"regions", "themes"} and scores["regions"]["Africa"] > 0.5
 
@@ -51,7 +52,12 @@ def test_logged_model_records_its_sha256_and_signature(logged) -> None:
     model = mlflow.models.get_model_info(info.model_uri)
     inputs = {c["name"]: c for c in model.signature.inputs.to_dict()}
     assert inputs["text"]["required"] is True and inputs["title"]["required"] is False
-    assert [c["name"] for c in model.signature.outputs.to_dict()] == ["regions", "themes", "scores"]
+    assert [c["name"] for c in model.signature.outputs.to_dict()] == [
+        "regions",
+        "themes",
+        "primary_region",
+        "scores",
+    ]
 
 
 RULE = Rule(("regions/micro_f1",))

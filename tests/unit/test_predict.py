@@ -113,11 +113,14 @@ def test_rows_carry_id_labels_scores_and_agree_with_the_tagger(model_dir, rows, 
     expected = tagger.predict_labels(pd.DataFrame(rows))
     probs = tagger.predict_scores(pd.DataFrame(rows))
     for i, row in enumerate(got):
-        assert list(row) == ["id", "regions", "themes", "scores", "truncated"]
+        assert list(row) == ["id", "regions", "themes", "primary_region", "scores", "truncated"]
         for axis in ("regions", "themes"):
             assert row[axis] == expected[axis][i]
             assert list(row["scores"][axis]) == tagger.labels_[axis]
             assert list(row["scores"][axis].values()) == pytest.approx(probs[axis][i], abs=1e-6)
+        # the most probable of the predicted regions, or null without one
+        best = max(row["regions"], key=row["scores"]["regions"].get) if row["regions"] else None
+        assert row["primary_region"] == best
         assert row["truncated"] is False
     assert not list(tmp_path.glob("out.jsonl.*")), "no part, progress or rejects file is left behind"
 
@@ -135,7 +138,17 @@ def test_top_k_keep_fields_explain_and_truncation(model_dir, rows, tmp_path):
     )
     got = read_jsonl(out)
     first = got[0]
-    assert list(first) == ["id", "source", "missing", "regions", "themes", "scores", "evidence", "truncated"]
+    assert list(first) == [
+        "id",
+        "source",
+        "missing",
+        "regions",
+        "themes",
+        "primary_region",
+        "scores",
+        "evidence",
+        "truncated",
+    ]
     assert first["source"] == rows[0]["source"] and first["missing"] is None
     assert all(len(r["scores"][a]) == 1 for r in got for a in ("regions", "themes"))
     assert all(r["truncated"] is True for r in got)
@@ -252,12 +265,21 @@ def test_csv_output_json_encodes_lists_and_dicts(model_dir, rows, tmp_path):
     run(model_dir, inp, tmp_path / "out.csv", keep_fields="source")
     as_json = read_jsonl(tmp_path / "out.jsonl")
     table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
-    assert list(table.columns) == ["id", "source", "regions", "themes", "scores", "truncated"]
+    assert list(table.columns) == [
+        "id",
+        "source",
+        "regions",
+        "themes",
+        "primary_region",
+        "scores",
+        "truncated",
+    ]
     for expected, (_, row) in zip(as_json, table.iterrows(), strict=True):
         assert row["id"] == expected["id"] and row["source"] == expected["source"]
         assert json.loads(row["regions"]) == expected["regions"]
         assert json.loads(row["scores"]) == expected["scores"]
         assert json.loads(row["truncated"]) is False
+        assert row["primary_region"] == (expected["primary_region"] or "")  # null is an empty cell
 
 
 def test_parquet_output_reads_back_with_pandas(model_dir, rows, tmp_path):
@@ -268,10 +290,19 @@ def test_parquet_output_reads_back_with_pandas(model_dir, rows, tmp_path):
     meta = pq.ParquetFile(tmp_path / "out.parquet").metadata
     assert meta.num_rows == len(rows) and meta.num_row_groups == -(-len(rows) // 10)  # a row group per chunk
     frame = pd.read_parquet(tmp_path / "out.parquet")
-    assert list(frame.columns) == ["id", "regions", "themes", "scores", "evidence", "truncated"]
+    assert list(frame.columns) == [
+        "id",
+        "regions",
+        "themes",
+        "primary_region",
+        "scores",
+        "evidence",
+        "truncated",
+    ]
     for expected, (_, row) in zip(as_json, frame.iterrows(), strict=True):
         assert row["id"] == expected["id"]
         assert list(row["regions"]) == expected["regions"]
+        assert (row["primary_region"] or None) == expected["primary_region"]
         for axis in ("regions", "themes"):
             present = {k: v for k, v in row["scores"][axis].items() if v is not None}
             assert present == expected["scores"][axis]  # top-k: the other labels are null
@@ -309,7 +340,7 @@ def test_empty_input_gives_an_empty_output(model_dir, tmp_path):
         summary = run(model_dir, tmp_path / "in.jsonl", tmp_path / name)
         assert summary["read"] == summary["written"] == 0 and not summary["over_reject_limit"]
     assert (tmp_path / "out.jsonl").read_bytes() == b""
-    assert (tmp_path / "out.csv").read_text() == "id,regions,themes,scores,truncated\n"
+    assert (tmp_path / "out.csv").read_text() == "id,regions,themes,primary_region,scores,truncated\n"
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 0
 
 
@@ -506,6 +537,27 @@ def test_the_fast_jsonl_encoder_writes_what_json_dumps_writes(model_dir, rows):
     slow = encode._encode_jsonl(encode._rows(enc, scored))
     assert encode._encode_jsonl_fast(enc, scored) == slow
     assert P.score_chunk(tagger, enc, batch) == slow
+    # with the primary region (what predict writes for a model with a regions axis): the same bytes but for
+    # the new key, in both encoders
+    overrides = {"Europe": 1.0}  # the Europe stories get no region: their primary region is null
+    enc = P.Encoding(
+        "jsonl", axes, enc.labels, keep_fields=("source", "n"), overrides=overrides, primary=True
+    )
+    labels = tagger.labels_from_scores(scores, overrides)
+    slow = encode._encode_jsonl(
+        encode._rows(P.Encoding("jsonl", axes, enc.labels, ("source", "n")), P.Scored(batch, scores, labels))
+    )
+    primary = tagger.primary_regions(scores, labels)
+    assert any(primary) and None in primary
+    scored = P.Scored(batch, scores, labels, primary=primary)
+    with_primary = encode._encode_jsonl(encode._rows(enc, scored))
+    assert encode._encode_jsonl_fast(enc, scored) == with_primary
+    assert P.score_chunk(tagger, enc, batch) == with_primary
+    for old, new in zip(slow.splitlines(), with_primary.splitlines(), strict=True):
+        row = json.loads(new)
+        assert list(row)[list(row).index("primary_region") - 1] == "themes"
+        del row["primary_region"]
+        assert row == json.loads(old)
 
 
 def test_two_runs_cannot_write_one_output(model_dir, rows, tmp_path):
