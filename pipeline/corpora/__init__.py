@@ -33,6 +33,7 @@ def __getattr__(name: str) -> Any:
 
     return getattr(importlib.import_module(module), name)
 
+
 if TYPE_CHECKING:  # the schema (pydantic) is not needed to read rows: `newstag predict` must start fast
     from pipeline.config import CorpusConfig
 
