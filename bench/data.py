@@ -8,9 +8,11 @@ fold carved out as validation.
 
 The world dataset (``configs/world.yaml``, several corpora) has one unit too: its prepared train and
 validation splits whole (what ``newstag train`` fits on), and as test the test documents of the corpora its
-benchmarked axes are scored on (themes: WCEP 2025 October-December). A gold entry is None where the
-document's corpus does not feed the axis (unknown): no system trains on it and no score counts it. Each
-benchmarked axis has a function (``WORLD_AXES``) saying which corpora test it and which labels are scored.
+benchmarked axes are scored on (themes and regions: WCEP 2025 October-December; regions also the Reuters
+ModApte test split, for its long articles). A gold entry is None where the document's corpus does not feed
+the axis (unknown): no system trains on it and no score counts it. Each benchmarked axis has a function
+(``WORLD_AXES``) saying which corpora test it, which labels are scored, whether it is scored as label sets in
+a single-label dataset, and which segments of its test documents are reported on their own (``Segment``).
 
 These pickles hold corpus text: they live in the git-ignored ``bench/out/`` only.
 """
@@ -18,21 +20,49 @@ These pickles hold corpus text: they live in the git-ignored ``bench/out/`` only
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.common import OUT, ROOT
 
+LONG_CHARS = 1_500  # a "long" article: a body over this many characters (the regions' long-vs-short split)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A slice of an axis's test documents reported on its own: the test documents of ``corpus``, only those
+    whose body (``text``, title not counted) is longer than ``longer_than`` / at most ``at_most`` characters
+    when given."""
+
+    name: str  # key in results.json
+    title: str  # row label in results.md
+    corpus: str
+    longer_than: int | None = None
+    at_most: int | None = None
+
+    def holds(self, corpus: str, text: str) -> bool:
+        """Whether a test document of ``corpus`` with body ``text`` belongs to the segment."""
+        n = len(text or "")
+        return (
+            corpus == self.corpus
+            and (self.longer_than is None or n > self.longer_than)
+            and (self.at_most is None or n <= self.at_most)
+        )
+
 
 @dataclass(frozen=True)
 class AxisView:
-    """How one axis of a several-corpora dataset is benchmarked: the corpora whose test documents score it
-    and the labels scored (top-1 picks among these)."""
+    """How one axis of a several-corpora dataset is benchmarked: the corpora whose test documents score its
+    main row, the labels scored (top-1 picks among these), whether it is scored as thresholded label sets
+    although the dataset is single-label, and the segments reported on their own (their corpora's test
+    documents are predicted too)."""
 
     test_corpora: tuple[str, ...]
     scored: tuple[str, ...]
+    multi_label: bool = False
+    segments: tuple[Segment, ...] = ()
 
 
 def world_themes(report: Mapping[str, Any]) -> AxisView:
@@ -41,9 +71,36 @@ def world_themes(report: Mapping[str, Any]) -> AxisView:
     return AxisView(("wcep2025",), tuple(report["corpora"]["wcep2025"]["coverage"]["themes"]))
 
 
-# Per benchmarked axis of the world dataset, its view. Regions are planned by the regions issue: add
-# ``"regions": world_regions`` (its test corpora and scored labels) and the table follows.
-WORLD_AXES: dict[str, Callable[[Mapping[str, Any]], AxisView]] = {"themes": world_themes}
+def world_regions(report: Mapping[str, Any]) -> AxisView:
+    """Regions (label sets) on the WCEP 2025 October-December items that link a country (the others are
+    unknown for regions), every region scored. Segments: those items, all short; and, for long texts, the
+    Reuters ModApte test split (the world config's Reuters corpus, regions from PLACES), whole and split at
+    ``LONG_CHARS`` of body: the only region-labelled articles of any length the world dataset has."""
+    k = f"{LONG_CHARS:,}"
+    return AxisView(
+        ("wcep2025",),
+        tuple(report["labels"]["regions"]),
+        multi_label=True,
+        segments=(
+            Segment("wcep2025", "WCEP 2025 Q4, items linking a country (all short)", "wcep2025"),
+            Segment("reuters", "Reuters ModApte test, all", "reuters"),
+            Segment("reuters-long", f"Reuters ModApte test, body over {k} characters", "reuters", LONG_CHARS),
+            Segment(
+                "reuters-short",
+                f"Reuters ModApte test, body {k} characters or fewer",
+                "reuters",
+                None,
+                LONG_CHARS,
+            ),
+        ),
+    )
+
+
+# Per benchmarked axis of the world dataset, its view.
+WORLD_AXES: dict[str, Callable[[Mapping[str, Any]], AxisView]] = {
+    "themes": world_themes,
+    "regions": world_regions,
+}
 
 
 @dataclass(frozen=True)
@@ -73,11 +130,18 @@ DATASETS: dict[str, DatasetSpec] = {
     "world": DatasetSpec(
         "world",
         "configs/world.yaml",
-        "World themes on WCEP 2025 October-December",
-        single_label=True,
+        "World model on WCEP 2025 October-December",
+        single_label=True,  # themes; regions are scored as label sets (world_regions)
         views=WORLD_AXES,
         tfidf={"ngram_range": (1, 2), "min_df": 2},
-        goals={"themes accuracy": 0.88, "themes macro_f1": 0.83},  # issue 14
+        goals={
+            "themes accuracy": 0.88,  # issue 14
+            "themes macro_f1": 0.83,
+            "regions@wcep2025 micro_f1": 0.93,  # issue 15; "axis@segment figure" (bench.regions)
+            "regions@wcep2025 no_region_share": 0.05,  # a ceiling (bench.regions.CEILINGS)
+            "regions@wcep2025 primary_top1": 0.92,
+            "regions@reuters micro_f1": 0.94,
+        },
         cli=False,
     ),
 }
@@ -202,12 +266,18 @@ def build(spec: DatasetSpec, dest_dir: Path = OUT / "data") -> Path:
         docs, units = _cv_docs_units(ds, axes, spec.cv_folds)
     elif spec.views:
         views = {axis: view(report) for axis, view in spec.views.items()}
-        test_corpora = {c for v in views.values() for c in v.test_corpora}
+        test_corpora = {c for v in views.values() for c in (*v.test_corpora, *(s.corpus for s in v.segments))}
         docs, units = _split_docs_units(ds, axes, test_corpora)
         labels = {axis: labels[axis] for axis in views}  # the benchmarked axes; docs keep every axis
         extra = {
             "scored": {axis: list(v.scored) for axis, v in views.items()},
             "test_corpora": {axis: list(v.test_corpora) for axis, v in views.items()},
+            "multi_label": [axis for axis, v in views.items() if v.multi_label],
+            "segments": {
+                axis: segment_rows(v.segments, docs, units[0]["test"], axis)
+                for axis, v in views.items()
+                if v.segments
+            },
         }
     else:
         docs, units = _split_docs_units(ds, axes)
@@ -230,6 +300,27 @@ def build(spec: DatasetSpec, dest_dir: Path = OUT / "data") -> Path:
     with path.open("wb") as fh:
         pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
     return path
+
+
+def segment_rows(
+    segments: Sequence[Segment], docs: Mapping[str, list[Any]], test: list[int], axis: str
+) -> list[dict[str, Any]]:
+    """Each segment as stored in the dataset: its fields, the test documents in it whose gold on ``axis`` is
+    known (``test``: indices into ``docs``, in ``test``'s order) and their median body length."""
+    import statistics
+
+    out = []
+    for seg in segments:
+        idx = [i for i in test if docs[axis][i] is not None and seg.holds(docs["corpus"][i], docs["text"][i])]
+        chars = [len(docs["text"][i] or "") for i in idx]
+        out.append(
+            {
+                **asdict(seg),
+                "test": idx,
+                "median_chars": statistics.median(chars) if chars else None,
+            }
+        )
+    return out
 
 
 def known(docs: Mapping[str, list[Any]], axes: list[str]) -> dict[str, list[Any]]:

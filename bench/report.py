@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.data import LONG_CHARS
+
 NAMES = {
     "newstag": "newstag",
     "fasttext": "fastText (ova)",
@@ -45,6 +47,15 @@ def _s(value: Any) -> str:
 
 def _yes(met: Any) -> str:
     return {True: "**yes**", False: "**no**", None: "not measured"}[met]
+
+
+def _pct(value: Any) -> str:
+    return NA if value is None else f"{100 * value:.1f} %"
+
+
+def _single(ds: dict[str, Any], axis: str) -> bool:
+    """Whether the table of ``axis`` scores top-1 (single-label datasets, but their ``multi_label`` axes)."""
+    return bool(ds["single_label"]) and axis not in (ds.get("multi_label") or ())
 
 
 # --------------------------------------------------------------------------- markdown
@@ -121,12 +132,30 @@ def _protocol(r: dict[str, Any]) -> list[str]:
         "folds (± standard deviation across folds).",
         "- **World** (`configs/world.yaml`: Reuters-21578, WCEP 2010-2020, WCEP 2025, AllSides): newstag is "
         "fitted as `newstag train` fits it (the prepared train split of every corpus, thresholds on "
-        "validation, each head on the documents whose corpus covers its label). The peers train on the "
-        "documents with a known theme (TF-IDF + LinearSVC: train + validation with (1,2)-grams, min_df 2, "
-        "titles included; fastText: train, its grid and threshold on validation). Scored on the WCEP 2025 "
-        "October-December test items (never used for fitting or thresholds): accuracy and macro-F1 of each "
-        "system's top-scoring theme among the ten the portal's categories cover (`migration`, which only "
-        "AllSides feeds, is left out of the pick).",
+        "validation, each head on the documents whose corpus covers its label), one model for both axes. The "
+        "peers train on each axis's known documents (TF-IDF + LinearSVC: train + validation with (1,2)-grams, "
+        "min_df 2, titles included, one vectorizer for both axes; fastText: train, its grid and threshold on "
+        "validation, one model per axis). Themes are scored on the WCEP 2025 October-December test items "
+        "(never used for fitting or thresholds): accuracy and macro-F1 of each system's top-scoring theme "
+        "among the ten the portal's categories cover (`migration`, which only AllSides feeds, is left out of "
+        "the pick).",
+        "- **World regions**: the region-labelled training documents are the same for every trained system, "
+        "those newstag's region heads learn from: Reuters-21578 ModApte training articles (regions from "
+        "PLACES; an article whose places map to no region is a negative) and the WCEP 2025 January-September "
+        "items that link a country (regions derived from the linked countries as `configs/world.yaml` maps "
+        "them; items linking none are unknown and left out). TF-IDF + LinearSVC trains on their train + "
+        "validation parts; fastText on the train part with a label (a fastText line needs one), its grid "
+        "picked by micro-F1 and its threshold tuned on validation; the gazetteer trains on nothing. Regions "
+        "are scored as label sets (micro- and macro-F1 of the thresholded regions) on the WCEP 2025 "
+        "October-December items that link a country (those linking none are unknown and left out, as "
+        "`newstag evaluate` does). *primary region*: newstag's `primary_region` (`ScoringMixin.tag` + "
+        "`primary_regions`, no home); the gazetteer's region with most mentions (ties: the taxonomy's first); "
+        "the peers' top-scoring predicted region; none when a system predicts no region. **Long vs short**: "
+        "every WCEP item is short (a sentence or two), so the long side comes from the only region-labelled "
+        "articles of any length the world dataset has, the Reuters ModApte test split (1987 wire stories, "
+        "scored with the same models, on every test article as `newstag evaluate` scores that corpus), split "
+        f"by body length at {LONG_CHARS:,} characters. The world table's *docs/s* and fit figures are over all its test "
+        "documents (the WCEP 2025 Q4 items and the Reuters test articles) and both axes.",
         "- **Figures**: *fit s* is the wall time of one fit (median over runs; BBC: over folds too); *docs/s "
         "memory* is test documents / prediction wall time from raw title + text to labels, one process "
         "(median of all repeats); *peak RSS* is the child process's `ru_maxrss` (interpreter, libraries, the "
@@ -199,7 +228,7 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
     tune = ds.get("fasttext_tuning", {})
     axes = list(ds["labels"])
     for axis in axes:
-        single = ds["single_label"]
+        single = _single(ds, axis)
         head = "accuracy" if single else "micro-F1"
         lines += [
             f"## {ds['title']}" + (f": {axis}" if len(axes) > 1 else ""),
@@ -270,8 +299,9 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
         if tune.get("best"):
             best = tune["best"]
             picked = {", ".join(f"{k} {v}" for k, v in p[axis].items()) for p in best if axis in p}
+            metric = (tune.get("metrics") or {}).get(axis, tune["metric"])
             notes.append(
-                f"fastText grid pick ({tune['metric']} on validation): "
+                f"fastText grid pick ({metric} on validation): "
                 + "; ".join(sorted(picked))
                 + (
                     f" (picked per fold; {len(picked)} distinct over {len(best)} folds)"
@@ -331,7 +361,7 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
                 )
         if single:
             thr = {
-                s: systems[s]["axes"][axis].get("thresholded_micro_f1")
+                s: systems[s]["axes"].get(axis, {}).get("thresholded_micro_f1")
                 for s in systems
                 if "axes" in systems[s]
             }
@@ -342,7 +372,55 @@ def _dataset_tables(name: str, ds: dict[str, Any]) -> list[str]:
                     + ", ".join(f"{NAMES[s]} {v:.4f}" for s, v in thr.items())
                 )
         lines += [f"- {n}." for n in notes] + ([""] if notes else [])
+        lines += segment_table(ds, axis)
     return lines
+
+
+def segment_table(ds: dict[str, Any], axis: str) -> list[str]:
+    """The figures of each segment of ``axis`` (``bench.regions``) per system: the regions rows and their
+    long-vs-short split. Empty when the axis has no segments."""
+    segs = (ds.get("segments") or {}).get(axis)
+    if not segs:
+        return []
+    systems = ds.get("systems", {})
+    lines = [
+        f"### {axis.capitalize()}: short items and long articles",
+        "",
+        "Each segment's test documents whose gold is known. *no region*: of the documents with a gold region, "
+        "the share given none. *primary top-1*: of the documents whose gold names one region only, the share "
+        "whose primary region is it (no primary region counts as a miss).",
+        "",
+        "| segment | system | micro-F1 | macro-F1 | no region | primary top-1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for seg in segs:
+        first = True
+        for system in NAMES:
+            st = systems.get(system)
+            if st is None or "error" in st:
+                continue
+            fig = st.get("axes", {}).get(axis, {}).get("segments", {}).get(seg["name"])
+            if fig is None:
+                continue
+            cell = ""
+            if first:
+                chars = seg.get("median_chars")
+                cell = (
+                    f"{seg['title']}: {fig['n_docs']:,} documents, {_n0(fig['n_with_region'])} with a region, "
+                    f"{_n0(fig['n_single_region'])} with one"
+                    + (f"; median body {chars:,.0f} characters" if chars is not None else "")
+                )
+                first = False
+            lines.append(
+                f"| {cell} | {NAMES[system]} | {_f(fig['micro_f1'], 4)} | {_f(fig['macro_f1'], 4)} | "
+                f"{_pct(fig['no_region_share'])} | {_f(fig['primary_top1'], 4)} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _n0(value: Any) -> str:
+    return NA if value is None else f"{value:,}"
 
 
 def _scale(r: dict[str, Any]) -> list[str]:
@@ -576,7 +654,7 @@ def f1_plot(r: dict[str, Any], path: Path) -> Path | None:
             rows.append(f"{name}\n{axis}")
             for s in NAMES:
                 a = ds.get("systems", {}).get(s, {}).get("axes", {}).get(axis, {})
-                micro = a.get("accuracy") if ds["single_label"] else a.get("micro_f1")
+                micro = a.get("accuracy") if _single(ds, axis) else a.get("micro_f1")
                 values[s][0].append(np.nan if micro is None else micro)
                 values[s][1].append(np.nan if a.get("macro_f1") is None else a["macro_f1"])
     if not rows:

@@ -8,8 +8,10 @@ Protocol (also written at the top of ``bench/results.md``):
 - Datasets (``bench.data``): Reuters-21578 ApteMod R90 topics, Reuters-21578 ModApte regions and themes (the
   prepared splits of ``configs/reuters-r90.yaml`` and ``configs/reuters.yaml``), BBC News themes (stratified,
   seeded 5-fold CV over all 2,225 articles, validation carved out of each training fold), and the world
-  themes (``configs/world.yaml``'s prepared train and validation splits, scored on the WCEP 2025
-  October-December test items: top-1 among the ten themes the portal covers).
+  model (``configs/world.yaml``'s prepared train and validation splits, scored on the WCEP 2025
+  October-December test items: themes top-1 among the ten themes the portal covers; regions as label sets on
+  the items that link a country, with the Reuters ModApte test split as the long-article side of a "long vs
+  short" split of the region figures, ``bench.regions``).
 - Systems (``bench.systems``): train on train (+ validation when the system has no use for it), tune on
   validation, score on test; every F1 computed by ``pipeline.metrics.axis_metrics``.
 - Each system is fitted and measured in its own child process (``bench.worker``): fit wall time, in-memory
@@ -54,6 +56,7 @@ from bench.common import (
     write_json,
 )
 from bench.data import DATASETS
+from bench.regions import CEILINGS, FIGURE_NAMES, median_segments
 from pipeline.metrics import SUMMARY_METRICS, axis_metrics
 
 SYSTEMS = ("newstag", "fasttext", "tfidf-svm", "gazetteer")
@@ -121,25 +124,64 @@ def _scored_metrics(gold: list[list[str] | None], pred: list[list[str]], labels:
     return _metrics([gold[k] for k in keep], [pred[k] for k in keep], labels)
 
 
+def single_label_axis(data: dict[str, Any], axis: str) -> bool:
+    """Whether ``axis`` is scored by its top label (a single-label dataset's axes, but those it scores as
+    label sets, ``multi_label``)."""
+    return bool(data["single_label"]) and axis not in (data.get("multi_label") or ())
+
+
+def _segment_scores(
+    data: dict[str, Any], axis: str, labels: list[str], unit: dict[str, Any], res: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """``bench.regions.segment_figures`` of one run on each segment of ``axis``."""
+    from bench.regions import segment_figures
+
+    pos = {i: k for k, i in enumerate(unit["test"])}
+    pred, primary = res["pred"][axis], (res.get("primary") or {}).get(axis)
+    out = {}
+    for seg in data["segments"][axis]:
+        idx = [i for i in seg["test"] if i in pos]
+        ks = [pos[i] for i in idx]
+        out[seg["name"]] = segment_figures(
+            [data["docs"][axis][i] for i in idx],
+            [pred[k] for k in ks],
+            None if primary is None else [primary[k] for k in ks],
+            labels,
+        )
+    return out
+
+
 def score_run(run: dict[str, Any], data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per axis, metrics of one child run (CV: the mean over folds, with the per-fold values), over the
-    scored labels of the axis (``data["scored"]``, default all) and the test documents known on it."""
+    scored labels of the axis (``data["scored"]``, default all) and the test documents of its test corpora
+    (``data["test_corpora"]``, default all) known on it; and the figures of its segments, if it has any."""
     out: dict[str, dict[str, Any]] = {}
     scored = data.get("scored") or {}
+    test_corpora = data.get("test_corpora") or {}
+    segments = data.get("segments") or {}
     for axis, all_labels in data["axes"].items():
         labels = scored.get(axis, all_labels)
-        per_unit = []
+        corpora = test_corpora.get(axis)
+        per_unit, seg_scores = [], None
         for unit, res in zip(data["units"], run["units"], strict=True):
             if axis not in (res["pred"] or {}):
                 continue
-            gold = [data["docs"][axis][i] for i in unit["test"]]
-            entry = {"thresholded": _scored_metrics(gold, res["pred"][axis], labels)}
+            keep = [
+                k
+                for k, i in enumerate(unit["test"])
+                if corpora is None or data["docs"]["corpus"][i] in corpora
+            ]
+            gold = [data["docs"][axis][unit["test"][k]] for k in keep]
+            entry = {"thresholded": _scored_metrics(gold, [res["pred"][axis][k] for k in keep], labels)}
             if res.get("top1") and axis in res["top1"]:
-                entry["top1"] = _scored_metrics(gold, res["top1"][axis], labels)
+                entry["top1"] = _scored_metrics(gold, [res["top1"][axis][k] for k in keep], labels)
             per_unit.append(entry)
+            if axis in segments and seg_scores is None:  # segments are defined on one-unit datasets
+                seg_scores = _segment_scores(data, axis, labels, unit, res)
         if not per_unit:
             continue
-        kind = "top1" if data["single_label"] else "thresholded"
+        single = single_label_axis(data, axis)
+        kind = "top1" if single else "thresholded"
         summary = {}
         for key in ("micro_f1", "macro_f1", "subset_accuracy"):
             vals = [u[kind][key] for u in per_unit]
@@ -147,11 +189,13 @@ def score_run(run: dict[str, Any], data: dict[str, Any]) -> dict[str, dict[str, 
             if len(vals) > 1:
                 summary[f"{key}_sd"] = stdev(vals)
                 summary[f"{key}_folds"] = vals
-        if data["single_label"]:
+        if single:
             summary["accuracy"] = summary["subset_accuracy"]
             summary["thresholded_micro_f1"] = mean(u["thresholded"]["micro_f1"] for u in per_unit)
             summary["thresholded_macro_f1"] = mean(u["thresholded"]["macro_f1"] for u in per_unit)
         summary["detail"] = per_unit if len(per_unit) > 1 else per_unit[0]
+        if seg_scores is not None:
+            summary["segments"] = seg_scores
         out[axis] = summary
     return out
 
@@ -172,6 +216,8 @@ def summarize_system(runs: list[dict[str, Any]], data: dict[str, Any]) -> dict[s
         axes[axis] = {k: median(s[axis][k] for s in scores) for k in keys}
         axes[axis]["repeats"] = [{k: s[axis][k] for k in keys} for s in scores]
         axes[axis]["detail_first_run"] = scores[0][axis]["detail"]
+        if "segments" in scores[0][axis]:
+            axes[axis]["segments"] = median_segments([s[axis]["segments"] for s in scores])
     return {
         "runs": len(ok),
         "fit_seconds": median(fit),
@@ -215,6 +261,14 @@ def bench_dataset(name: str, quick: bool, repeats: int, predict_repeats: int) ->
         result["scored"] = data["scored"]
         result["test_corpora"] = data["test_corpora"]
         result["known"] = _known_counts(data)
+        result["multi_label"] = list(data.get("multi_label") or [])
+    if data.get("segments"):
+        result["segments"] = {
+            axis: [
+                {**{k: v for k, v in seg.items() if k != "test"}, "n_docs": len(seg["test"])} for seg in segs
+            ]
+            for axis, segs in data["segments"].items()
+        }
     say(f"[{name}] fastText grid on validation ({'quick' if quick else 'full'} grid)")
     tune = run_child({"system": "fasttext-tune", "data": str(path), "quick": quick}, f"{name}-fasttext-tune")
     if "error" in tune:
@@ -224,6 +278,7 @@ def bench_dataset(name: str, quick: bool, repeats: int, predict_repeats: int) ->
         params = [u.get("ranked", u["best"]) for u in tune["units"]]
         result["fasttext_tuning"] = {
             "metric": tune["units"][0]["metric"],
+            "metrics": tune["units"][0].get("metrics", {}),
             "seconds_per_unit": [u["seconds"] for u in tune["units"]],
             "seconds": median(u["seconds"] for u in tune["units"]),
             "best": [u["best"] for u in tune["units"]],
@@ -246,12 +301,20 @@ def bench_dataset(name: str, quick: bool, repeats: int, predict_repeats: int) ->
 
 
 def _known_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Per benchmarked axis and split, how many documents have a known gold entry."""
-    unit = data["units"][0]
-    return {
-        axis: {s: sum(data["docs"][axis][i] is not None for i in unit[s]) for s in unit}
-        for axis in data["axes"]
-    }
+    """Per benchmarked axis and split, how many documents have a known gold entry (test: in the axis's test
+    corpora)."""
+    unit, docs = data["units"][0], data["docs"]
+    out = {}
+    for axis in data["axes"]:
+        corpora = (data.get("test_corpora") or {}).get(axis)
+        out[axis] = {
+            s: sum(
+                docs[axis][i] is not None and (s != "test" or corpora is None or docs["corpus"][i] in corpora)
+                for i in unit[s]
+            )
+            for s in unit
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- file to file
@@ -411,10 +474,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         sys_ = ds.get("systems", {})
         nt = sys_.get("newstag", {}).get("axes", {})
         for axis in nt:
+            single = single_label_axis(ds, axis)
             for metric in ("micro_f1", "macro_f1"):
-                label = (
-                    "accuracy" if ds["single_label"] and metric == "micro_f1" else metric.replace("_", "-")
-                )
+                label = "accuracy" if single and metric == "micro_f1" else metric.replace("_", "-")
                 key = "accuracy" if label == "accuracy" else metric
                 mine = nt[axis].get(key)
                 for peer in ("fasttext", "tfidf-svm"):
@@ -481,20 +543,34 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def goal_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each dataset's absolute goals (``DatasetSpec.goals``, "axis metric" -> floor) with newstag's figure."""
+    """Each dataset's absolute goals (``DatasetSpec.goals``) with newstag's figure: "axis metric" -> floor of
+    the axis's main figure, "axis@segment figure" -> floor of a segment's figure (``bench.regions``; a
+    ceiling for the figures in ``CEILINGS``)."""
     out = []
     for name, ds in results["datasets"].items():
         nt = ds.get("systems", {}).get("newstag", {}).get("axes", {})
-        for goal, floor in ds.get("goals", {}).items():
-            axis, metric = goal.split()
-            mine = nt.get(axis, {}).get(metric)
+        for goal, limit in ds.get("goals", {}).items():
+            where, metric = goal.split()
+            axis, _, segment = where.partition("@")
+            if segment:
+                mine = nt.get(axis, {}).get("segments", {}).get(segment, {}).get(metric)
+                title = next(
+                    (s["title"] for s in ds.get("segments", {}).get(axis, []) if s["name"] == segment),
+                    segment,
+                )
+                what = f"{name} {axis} {FIGURE_NAMES.get(metric, metric)}, {title}"
+            else:
+                mine = nt.get(axis, {}).get(metric)
+                what = f"{name} {axis} {metric.replace('_', '-')}"
+            ceiling = metric in CEILINGS
+            margin = None if mine is None else (limit - mine if ceiling else mine - limit)
             out.append(
                 {
-                    "target": f"{name} {axis} {metric.replace('_', '-')}: newstag >= {floor:.2f} (goal)",
+                    "target": f"{what}: newstag {'<=' if ceiling else '>='} {limit:.2f} (goal)",
                     "newstag": mine,
-                    "peer": floor,
-                    "margin": None if mine is None else mine - floor,
-                    "met": None if mine is None else mine >= floor,
+                    "peer": limit,
+                    "margin": margin,
+                    "met": None if margin is None else margin >= 0,
                 }
             )
     return out

@@ -2,7 +2,8 @@
 
 ``fit(train, validation)`` trains (and tunes whatever the system tunes on ``validation``), ``predict(docs)``
 returns one label list per document and axis, ``top1(docs)`` the single best label (for single-label
-scoring), ``save(folder)`` writes the model and returns its size in bytes. Documents are column dicts with
+scoring), ``primary(docs)`` the one region each document is mostly about, or None (regions only; see each
+class), ``save(folder)`` writes the model and returns its size in bytes. Documents are column dicts with
 ``title`` and ``text`` (and the gold label lists per axis for training).
 
 A gold entry of None is unknown (the document's corpus does not feed that axis): the peers leave such
@@ -15,14 +16,18 @@ Heavy libraries are imported inside the classes, so a child process only loads w
   prepared data, as ``newstag train`` calls it, nothing logged. A tagger that tunes
   its thresholds on validation gets train and validation apart; one that does not (``thresholds.strategy``
   ``cv`` or ``fixed``) trains on train + validation, like every other system with no use for validation.
+  Its primary region is the tagger's own (``ScoringMixin.tag`` + ``primary_regions``, the model's home).
 - ``FastTextSystem``: ``fasttext.train_supervised(loss="ova", thread=2)``, one model per axis, hyper-parameters
   given (chosen by ``tune_fasttext`` on validation); one probability threshold per axis chosen on
-  validation micro-F1.
+  validation micro-F1. Primary region: the most probable of the predicted regions.
 - ``PlainSystem``: TF-IDF unigrams (sublinear tf; the dataset may ask for other ``TfidfVectorizer``
   arguments, e.g. (1,2)-grams) + one-vs-rest ``LinearSVC(C=1)``, one head set per axis, decision > 0; trained on
-  train + validation.
+  train + validation. Primary region: the predicted region with the largest decision value.
 - ``GazetteerSystem``: regions only. Country and city mentions (``pipeline.gazetteer.Gazetteer``) mapped to
   regions with the taxonomy; the region(s) with most mentions win (ties: all), no mention: no region.
+  Primary region: the region with most mentions (ties: the first in the taxonomy's order).
+
+A peer's primary region is None when it predicts no region, as newstag's ``primary_region`` is.
 """
 
 from __future__ import annotations
@@ -75,6 +80,23 @@ def best_of(scores: Any, names: Sequence[str], scored: Sequence[str] | None) -> 
     cols = [j for j, n in enumerate(names) if n in keep]
     best = np.asarray(scores).reshape(len(scores), len(names))[:, cols].argmax(axis=1)
     return [[names[cols[j]]] for j in best]
+
+
+REGION_AXIS = "regions"
+
+
+def primary_among(scores: Any, names: Sequence[str], predicted: Sequence[Sequence[str]]) -> list[str | None]:
+    """Per row of ``scores`` (docs x ``names``), the best-scoring label of those ``predicted`` for the
+    document; None when it has none."""
+    import numpy as np
+
+    scores = np.asarray(scores).reshape(len(predicted), len(names))
+    col = {n: j for j, n in enumerate(names)}
+    out: list[str | None] = []
+    for row, labels in zip(scores, predicted, strict=True):
+        known = [lb for lb in labels if lb in col]
+        out.append(max(known, key=lambda lb: (row[col[lb]], -col[lb])) if known else None)
+    return out
 
 
 # --------------------------------------------------------------------------- newstag
@@ -139,6 +161,13 @@ class NewstagSystem:
             axis: best_of(scores[axis], self.tagger.labels_[axis], self.scored.get(axis))
             for axis in self.axes
         }
+
+    def primary(self, docs: Docs) -> dict[str, list[str | None]]:
+        """The tagger's ``primary_region`` of each document (what every newstag output gives)."""
+        if REGION_AXIS not in self.axes or REGION_AXIS not in self.tagger.axes:
+            return {}
+        M, scores, labels = self.tagger.tag({"title": docs["title"], "text": docs["text"]})
+        return {REGION_AXIS: self.tagger.primary_regions(scores, labels, M)}
 
     def save(self, folder: Path) -> int:
         import joblib
@@ -297,6 +326,15 @@ class FastTextSystem:
             out[axis] = [[back.get(name, name[9:]) for name in names] for names in got]
         return out
 
+    def primary(self, docs: Docs) -> dict[str, list[str | None]]:
+        """The most probable of each document's predicted regions (None: none predicted)."""
+        if REGION_AXIS not in self.models:
+            return {}
+        lines = [ft_line(t, x) for t, x in zip(docs["title"], docs["text"], strict=True)]
+        labels = self.labels[REGION_AXIS]
+        probs = _ft_probs(self.models[REGION_AXIS], lines, labels)
+        return {REGION_AXIS: primary_among(probs, labels, self.predict(docs)[REGION_AXIS])}
+
     def save(self, folder: Path) -> int:
         for axis, model in self.models.items():
             model.save_model(str(folder / f"{axis}.bin"))
@@ -310,12 +348,19 @@ def grid(quick: bool) -> list[dict[str, Any]]:
 
 
 def tune_fasttext(
-    train: Docs, validation: Docs, axes: Mapping[str, list[str]], quick: bool, single_label: bool
+    train: Docs,
+    validation: Docs,
+    axes: Mapping[str, list[str]],
+    quick: bool,
+    single_label: bool,
+    multi_label: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Per axis, the grid point with the best validation score (top-1 accuracy when single-label, else
-    micro-F1 at the best threshold), and every point's score."""
+    micro-F1 at the best threshold; the axes in ``multi_label`` are scored by micro-F1 in a single-label
+    dataset), and every point's score."""
     best: dict[str, list[dict[str, Any]]] = {}
     table: dict[str, list[dict[str, Any]]] = {}
+    metrics = {a: "top1_accuracy" if single_label and a not in multi_label else "micro_f1" for a in axes}
     with tempfile.TemporaryDirectory(dir=_scratch()) as tmp:
         for axis, labels in axes.items():
             held = _known(validation, axis)
@@ -333,7 +378,7 @@ def tune_fasttext(
                 probs = _ft_probs(model, val_lines, labels)
                 del model
                 threshold, f1 = best_threshold(probs, y)
-                score = top1_accuracy(probs, y) if single_label else f1
+                score = top1_accuracy(probs, y) if metrics[axis] == "top1_accuracy" else f1
                 table[axis].append(
                     {
                         **point,
@@ -351,6 +396,7 @@ def tune_fasttext(
         "ranked": best,
         "grid": table,
         "metric": "top1_accuracy" if single_label else "micro_f1",
+        "metrics": metrics,
     }
 
 
@@ -429,6 +475,19 @@ class PlainSystem:
             out[axis] = best_of(scores, self.labels[axis], self.scored.get(axis))
         return out
 
+    def primary(self, docs: Docs) -> dict[str, list[str | None]]:
+        """The predicted region with the largest decision value (None: none predicted)."""
+        import numpy as np
+
+        if REGION_AXIS not in self.heads:
+            return {}
+        X = self._X(docs)
+        scores = np.asarray(self.heads[REGION_AXIS].decision_function(X)).reshape(X.shape[0], -1)
+        names = self.labels[REGION_AXIS]
+        hit = scores > 0
+        predicted = [[names[j] for j in np.flatnonzero(row)] for row in hit]
+        return {REGION_AXIS: primary_among(scores, names, predicted)}
+
     def save(self, folder: Path) -> int:
         import joblib
 
@@ -457,7 +516,8 @@ class GazetteerSystem:
         self.gazetteer = Gazetteer()
         self.info["index_entries"] = len(self.gazetteer.codes)  # builds the index: the "training" time
 
-    def predict(self, docs: Docs) -> Pred:
+    def _region_counts(self, docs: Docs) -> list[dict[str, int]]:
+        """Per document, its mentions per region (countries mapped with the taxonomy)."""
         out = []
         known = set(self.labels)
         for title, text in zip(docs["title"], docs["text"], strict=True):
@@ -466,12 +526,28 @@ class GazetteerSystem:
                 region = self.region_of.get(iso)
                 if region in known:
                     counts[region] = counts.get(region, 0) + n
+            out.append(counts)
+        return out
+
+    def predict(self, docs: Docs) -> Pred:
+        out = []
+        for counts in self._region_counts(docs):
             top = max(counts.values(), default=0)
             out.append(sorted(r for r, n in counts.items() if n == top) if top else [])
         return {self.axis: out}
 
     def top1(self, docs: Docs) -> Pred:
         return self.predict(docs)
+
+    def primary(self, docs: Docs) -> dict[str, list[str | None]]:
+        """The region with most mentions (ties: the first in the taxonomy's order); None without one."""
+        order = {r: j for j, r in enumerate(self.labels)}
+        return {
+            self.axis: [
+                min(counts, key=lambda r: (-counts[r], order[r])) if counts else None
+                for counts in self._region_counts(docs)
+            ]
+        }
 
     def save(self, folder: Path) -> int:
         return 0  # nothing trained: the index is rebuilt from installed packages

@@ -4,7 +4,7 @@ A job names a system, a dataset pickle (``bench.data``), how many times to repea
 and where to write the result. For every unit of the dataset (one split, or each cross-validation fold) the
 worker fits the system on the unit's train/validation documents, times the fit, predicts the test documents
 ``repeats`` times (timing each), saves the model to a scratch folder to weigh it, and records the
-predictions. Metrics are computed by the parent from those predictions, with ``pipeline.metrics``, the
+predictions (and, when the dataset reports segments of an axis, each system's primary region, untimed). Metrics are computed by the parent from those predictions, with ``pipeline.metrics``, the
 same way for every system. The peak RSS is this process's ``ru_maxrss``: the interpreter, the libraries
 the system needs, the dataset and the model.
 
@@ -59,6 +59,7 @@ def run_system(job: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
             cpu.append(cpu_seconds() - c0)
             pred = pred or out
         top1 = system.top1(test) if data["single_label"] else None
+        primary = system.primary(test) if data.get("segments") and hasattr(system, "primary") else None
         scratch = Path(tempfile.mkdtemp(prefix=f"{job['system']}-", dir=OUT / "tmp"))
         try:
             model_bytes = system.save(scratch)
@@ -76,6 +77,7 @@ def run_system(job: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
                 "model_bytes": model_bytes,
                 "pred": pred,
                 "top1": top1,
+                "primary": primary,
                 "info": system.info,
                 "peak_rss_mb_after_unit": peak_rss_mb(),
             }
@@ -93,7 +95,9 @@ def run_tune(job: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     for unit in data["units"]:
         train, val = subset(data, unit["train"]), subset(data, unit["validation"])
         t0 = time.perf_counter()
-        res = tune_fasttext(train, val, data["axes"], job["quick"], data["single_label"])
+        res = tune_fasttext(
+            train, val, data["axes"], job["quick"], data["single_label"], data.get("multi_label", ())
+        )
         res["seconds"] = time.perf_counter() - t0
         units.append(res)
     return {"units": units}
