@@ -100,13 +100,17 @@ def test_serve_two_articles(small_model: TrainedModel, tmp_path: Path):
     predictions = answer["predictions"]
     assert len(predictions) == 2
     for pred in predictions:
-        assert set(pred) == {"regions", "themes", "scores"}
+        assert set(pred) == {"regions", "primary_region", "themes", "scores"}
         assert isinstance(pred["regions"], list) and isinstance(pred["themes"], list)
+        assert pred["primary_region"] in pred["regions"] or (
+            pred["primary_region"] is None and not pred["regions"]
+        )
         scores = json.loads(pred["scores"])
         assert set(scores) == {"regions", "themes"}
         assert all(0.0 <= p <= 1.0 for axis in scores.values() for p in axis.values())
     tokyo, riyadh = (json.loads(p["scores"]) for p in predictions)
     assert max(tokyo["regions"], key=tokyo["regions"].get) == "Asia-Pacific"
     assert "Asia-Pacific" in predictions[0]["regions"] and "Middle East" in predictions[1]["regions"]
+    assert [p["primary_region"] for p in predictions] == ["Asia-Pacific", "Middle East"]
     assert max(riyadh["regions"], key=riyadh["regions"].get) == "Middle East"
     assert max(riyadh["themes"], key=riyadh["themes"].get) == "energy"

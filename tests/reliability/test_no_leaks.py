@@ -33,7 +33,8 @@ from reliability_support import FAKE_SECRETS, ROOT, TrainedSandbox
 pytestmark = pytest.mark.slow
 
 TEMP_COPY = re.compile(
-    re.escape(tempfile.gettempdir()) + r"/newstag-tagger-[A-Za-z0-9_]+/(pyfunc\.py|tagger\.joblib)"
+    re.escape(tempfile.gettempdir())
+    + r"/newstag-tagger-[A-Za-z0-9_]+/(pyfunc\.py|tagger\.joblib|scorer\.npz)"
 )
 
 
@@ -55,7 +56,9 @@ def walk_bytes(folder: Path, needles: list[str], store: Path | None = None) -> d
             spec = yaml.safe_load(data)
             check_mlmodel_paths(spec, store)
             pyfunc = spec["flavors"]["python_function"]
-            del spec["artifact_path"], pyfunc["model_code_path"], pyfunc["artifacts"]["tagger"]["uri"]
+            del spec["artifact_path"], pyfunc["model_code_path"]
+            for artifact in pyfunc["artifacts"].values():  # the tagger and its compiled scorer
+                del artifact["uri"]
             data = yaml.safe_dump(spec).encode()
         hits = [n for n in needles if n.encode() in data]
         if hits:
@@ -66,7 +69,8 @@ def walk_bytes(folder: Path, needles: list[str], store: Path | None = None) -> d
 def check_mlmodel_paths(spec: dict, store: Path) -> None:
     """The MLflow-written paths are the store's own location and newstag's throw-away temp copies."""
     pyfunc = spec["flavors"]["python_function"]
-    for value in (pyfunc["model_code_path"], pyfunc["artifacts"]["tagger"]["uri"]):
+    assert set(pyfunc["artifacts"]) == {"tagger", "scorer"}
+    for value in (pyfunc["model_code_path"], *(a["uri"] for a in pyfunc["artifacts"].values())):
         assert TEMP_COPY.fullmatch(value), value
     location = spec["artifact_path"].removeprefix("file://")
     assert location.startswith(f"{store}/mlruns/"), location
