@@ -14,6 +14,7 @@ An exported folder loads without MLflow; a store URI (``models:/...``, ``runs:/.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,13 @@ from pipeline.errors import ModelError
 STORE_SCHEMES = ("models:/", "runs:/")
 
 
-def _check_sha(path: Path, expected: str | None, actual: str) -> None:
+def _check_sha(path: Path, expected: str | None, digest: Callable[[], str], reading: str = "load") -> None:
+    """ModelError unless a sha256 was recorded for ``path`` and ``digest()`` (computed only then) equals it."""
     if not expected:
-        raise ModelError(f"{path}: no sha256 recorded for this model; refusing to load an unverified file")
+        raise ModelError(
+            f"{path}: no sha256 recorded for this model; refusing to {reading} an unverified file"
+        )
+    actual = digest()
     if actual != expected:
         raise ModelError(
             f"{path}: sha256 mismatch (recorded {expected[:16]}..., file {actual[:16]}...): "
@@ -50,7 +55,7 @@ def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the scorer file ({exc.strerror or exc})") from None
-    _check_sha(path, expected_sha256, hashlib.sha256(data).hexdigest())
+    _check_sha(path, expected_sha256, lambda: hashlib.sha256(data).hexdigest())
     try:
         return Scorer.from_bytes(data, str(path))
     except ScorerError as exc:
@@ -62,16 +67,7 @@ def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: tagger file not found")
-    if not expected_sha256:
-        raise ModelError(
-            f"{path}: no sha256 recorded for this model; refusing to unpickle an unverified file"
-        )
-    actual = sha256_file(path)
-    if actual != expected_sha256:
-        raise ModelError(
-            f"{path}: sha256 mismatch (recorded {expected_sha256[:16]}..., file {actual[:16]}...): "
-            "the model file changed after training; refusing to load it"
-        )
+    _check_sha(path, expected_sha256, lambda: sha256_file(path), reading="unpickle")
     import joblib
 
     return joblib.load(path)
