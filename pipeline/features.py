@@ -282,9 +282,6 @@ class Featurizer(TransformerMixin, BaseEstimator):
 # counter a compiled model scores with), the TF-IDF weighting and normalisation are scikit-learn's own
 # ``TfidfTransformer.transform``.
 
-_DEFAULT_TOKEN_PATTERN = DEFAULT_TOKEN_PATTERN
-
-
 _WORD_INDEXES: weakref.WeakKeyDictionary[Any, WordCounter] = weakref.WeakKeyDictionary()
 _WORD_INDEX_LOCK = threading.Lock()
 
@@ -295,7 +292,7 @@ def _fast_word_ok(vec: Any) -> bool:
         type(vec) is TfidfVectorizer
         and vec.analyzer == "word"
         and vec.input == "content"
-        and vec.token_pattern == _DEFAULT_TOKEN_PATTERN
+        and vec.token_pattern == DEFAULT_TOKEN_PATTERN
         and vec.tokenizer is None
         and vec.preprocessor is None
         and vec.stop_words is None

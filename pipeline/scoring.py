@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline.places import _Index, find_mentions, index_from_parts, mention_rows
+from pipeline.places import _Index, find_mentions, index_from_parts, index_parts, mention_rows
 
 SCORER_FORMAT = 1
 """Version of the array layout; a loader refuses a file of another version."""
@@ -373,9 +373,13 @@ class ScoringMixin:
         self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
     ) -> dict[str, list[list[str]]]:
         """Per axis, the predicted label list of each document."""
+        return self._label_lists(self.hits_from_scores(scores, overrides))
+
+    def _label_lists(self, hits: Mapping[str, np.ndarray]) -> dict[str, list[list[str]]]:
+        """Per axis, each document's label names from a boolean hit matrix."""
         return {
             axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
-            for axis, hit in self.hits_from_scores(scores, overrides).items()
+            for axis, hit in hits.items()
         }
 
     def predict_labels(
@@ -549,11 +553,7 @@ class ScoringMixin:
         labels = self.labels_[REGION_AXIS]
         if region in labels:
             hits[REGION_AXIS][~allowed, labels.index(region)] = False
-        out = {
-            axis: [list(compress(self.labels_[axis], row)) for row in hit.tolist()]
-            for axis, hit in hits.items()
-        }
-        return M, scores, out
+        return M, scores, self._label_lists(hits)
 
     def primary_regions(
         self, scores: Mapping[str, np.ndarray], labels: Mapping[str, Sequence[Sequence[str]]], M: Any = None
@@ -927,8 +927,6 @@ def compile_parts(
     ``GazetteerVectorizer`` (its index built now, from the gazetteer packages, and stored, with the
     countries' names and land neighbours); ``shares`` adds the region-share columns (the featurizer's
     ``log+share`` mode); ``home`` is the model's home country (applied when scoring, ``ScoringMixin.tag``)."""
-    from pipeline.places import index_parts
-
     meta: dict[str, Any] = {"include_title": bool(include_title)}
     arrays: dict[str, np.ndarray] = {}
     widths: list[tuple[str, int]] = []
