@@ -67,6 +67,31 @@ def reuters_test_rows() -> list[dict[str, str]]:
     ]
 
 
+def write_model_folder(tagger: Any, root: Path) -> Path:
+    """``root`` laid out as an exported model, as training writes it: MLmodel, the joblib tagger and its
+    compiled scorer, both sha256-recorded; ``load_tagger`` accepts it without a store."""
+    import joblib
+    import yaml
+
+    from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
+
+    (root / "artifacts").mkdir(parents=True, exist_ok=True)
+    joblib.dump(tagger, root / "artifacts" / TAGGER_FILE)
+    tagger.compile().save(root / "artifacts" / SCORER_FILE)
+    pyfunc = {
+        "config": {
+            "tagger_sha256": sha256_file(root / "artifacts" / TAGGER_FILE),
+            "scorer_sha256": sha256_file(root / "artifacts" / SCORER_FILE),
+        },
+        "artifacts": {
+            "tagger": {"path": f"artifacts/{TAGGER_FILE}"},
+            "scorer": {"path": f"artifacts/{SCORER_FILE}"},
+        },
+    }
+    (root / "MLmodel").write_text(yaml.safe_dump({"flavors": {"python_function": pyfunc}}))
+    return root
+
+
 _TRAINED: dict[str, TrainedModel] = {}
 
 

@@ -141,20 +141,22 @@ def test_pyfunc_load_model_refuses_a_flipped_byte(tampered: Path) -> None:
     assert "refusing to load it" in str(info.value)
 
 
-def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, tmp_path: Path) -> None:
-    """Changing the file AND the hash in MLmodel: a store model still disagrees with its run's tag."""
+@pytest.mark.parametrize("file, key", [(TAGGER_FILE, "tagger_sha256"), (SCORER_FILE, "scorer_sha256")])
+def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, file: str, key: str) -> None:
+    """Changing a model file AND its hash in MLmodel: a store model still disagrees with its run's tag."""
     artifacts = Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
-    blob, mlmodel = artifacts / "artifacts" / TAGGER_FILE, artifacts / "MLmodel"
+    blob, mlmodel = artifacts / "artifacts" / file, artifacts / "MLmodel"
     original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
     try:
         flip_byte(blob)
         from pipeline.artifacts import sha256_file
 
         spec = yaml.safe_load(original_spec)
-        spec["flavors"]["python_function"]["config"]["tagger_sha256"] = sha256_file(blob)
+        spec["flavors"]["python_function"]["config"][key] = sha256_file(blob)
         mlmodel.write_text(yaml.safe_dump(spec))
         with pytest.raises(
-            ModelError, match=r"MLmodel records sha256 .* but its run recorded .*refusing to load it"
+            ModelError,
+            match=rf"MLmodel records sha256 .* but its run recorded .*\(newstag\.{key}\); refusing to load it",
         ):
             load_tagger("models:/m/1", store["uri"])
     finally:
@@ -191,27 +193,6 @@ def test_a_model_without_a_scorer_loads_its_verified_joblib_tagger(store, tmp_pa
     assert type(scorer).__name__ == "Scorer"
     docs = ["In Paris, oil output rose.", "Talks in Nairobi and Tokyo on tariffs."]
     assert tagger.predict_labels(docs) == scorer.predict_labels(docs)
-
-
-def test_a_forged_scorer_hash_is_caught_by_the_run_record(store) -> None:
-    """Changing the scorer AND its hash in MLmodel: a store model still disagrees with its run's tag."""
-    artifacts = Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
-    blob, mlmodel = artifacts / "artifacts" / SCORER_FILE, artifacts / "MLmodel"
-    original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
-    try:
-        flip_byte(blob)
-        from pipeline.artifacts import sha256_file
-
-        spec = yaml.safe_load(original_spec)
-        spec["flavors"]["python_function"]["config"]["scorer_sha256"] = sha256_file(blob)
-        mlmodel.write_text(yaml.safe_dump(spec))
-        with pytest.raises(
-            ModelError, match=r"but its run recorded .*newstag.scorer_sha256.*refusing to load"
-        ):
-            load_tagger("models:/m/1", store["uri"])
-    finally:
-        blob.write_bytes(original_blob)
-        mlmodel.write_text(original_spec)
 
 
 def test_cli_evaluate_refuses_a_tampered_model_in_one_line(store, tampered: Path) -> None:

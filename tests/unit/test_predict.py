@@ -17,11 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
+from fixtures_model import write_model_folder
 from synthetic import synthetic_rows
 
 from pipeline import predict as P
-from pipeline.artifacts import sha256_file
 from pipeline.cli import main
 from pipeline.config import CorpusConfig
 from pipeline.corpora import iter_rows, read_files
@@ -54,26 +53,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         threshold_strategy="fixed",
         n_jobs=1,
     ).fit(pd.DataFrame(rows), labels)
-    root = tmp_path_factory.mktemp("model")
-    (root / "artifacts").mkdir()
-    joblib.dump(tagger, root / "artifacts" / "tagger.joblib")
-    tagger.compile().save(root / "artifacts" / "scorer.npz")
-    spec = {
-        "flavors": {
-            "python_function": {
-                "config": {
-                    "tagger_sha256": sha256_file(root / "artifacts" / "tagger.joblib"),
-                    "scorer_sha256": sha256_file(root / "artifacts" / "scorer.npz"),
-                },
-                "artifacts": {
-                    "tagger": {"path": "artifacts/tagger.joblib"},
-                    "scorer": {"path": "artifacts/scorer.npz"},
-                },
-            }
-        }
-    }
-    (root / "MLmodel").write_text(yaml.safe_dump(spec))
-    return root
+    return write_model_folder(tagger, tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")

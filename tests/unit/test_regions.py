@@ -10,10 +10,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-import yaml
+from fixtures_model import write_model_folder
 from synthetic import synthetic_corpus, synthetic_rows
 
-from pipeline.artifacts import sha256_file
 from pipeline.errors import UsageError
 from pipeline.features import Featurizer
 from pipeline.gazetteer import Gazetteer
@@ -220,26 +219,7 @@ def test_explain_places_names_the_mentions_behind_a_region(scorer) -> None:
 
 @pytest.fixture(scope="module")
 def model_dir(tagger, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("regions-model")
-    (root / "artifacts").mkdir()
-    joblib.dump(tagger, root / "artifacts" / "tagger.joblib")
-    tagger.compile().save(root / "artifacts" / "scorer.npz")
-    spec = {
-        "flavors": {
-            "python_function": {
-                "config": {
-                    "tagger_sha256": sha256_file(root / "artifacts" / "tagger.joblib"),
-                    "scorer_sha256": sha256_file(root / "artifacts" / "scorer.npz"),
-                },
-                "artifacts": {
-                    "tagger": {"path": "artifacts/tagger.joblib"},
-                    "scorer": {"path": "artifacts/scorer.npz"},
-                },
-            }
-        }
-    }
-    (root / "MLmodel").write_text(yaml.safe_dump(spec))
-    return root
+    return write_model_folder(tagger, tmp_path_factory.mktemp("regions-model"))
 
 
 def _predict(model_dir: Path, tmp_path: Path, **options: object) -> list[dict]:
