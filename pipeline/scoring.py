@@ -38,8 +38,41 @@ REGION_AXIS = "regions"
 MODEL_HOME = "model"
 """``home`` argument meaning "the model's own home" (``features.gazetteer.home`` when it was trained)."""
 
-PLACE_PREFIX = "place:"
-"""Evidence terms naming a place mention: ``place:Caracas (Venezuela)``."""
+PLACE_PREFIX = "mentions "
+"""Evidence naming a place mention: ``mentions Caracas (Venezuela)``."""
+
+TERMS_PREFIX = "terms: "
+"""Evidence naming the words that pushed a label: ``terms: ceasefire, airstrike``."""
+
+WORD_PREFIX = "word:"
+"""Feature names of the word block (``word:ceasefire``)."""
+
+NEAR_MISS = 0.15
+"""A label whose score is this close under its threshold is explained too, with why it fell short."""
+
+STOP_WORDS = frozenset(
+    """
+    a about above across after afterwards again against all almost alone along already also although always
+    am among amongst amoungst an and another any anyhow anyone anything anyway anywhere are around as at
+    back be became because become becomes becoming been before beforehand behind being below beside besides
+    between beyond both but by can cannot cant could couldnt do done down due during each eg eight either
+    eleven else elsewhere enough etc even ever every everyone everything everywhere except few fifteen fifty
+    first five for former formerly forty four from further get give go had has hasnt have he hence her here
+    hereafter hereby herein hereupon hers herself him himself his how however hundred i ie if in indeed into
+    is it its itself keep last latter latterly least less made many may me meanwhile might mine more
+    moreover most mostly mr mrs ms much must my myself namely neither never nevertheless next nine no nobody
+    none noone nor not nothing now nowhere of off often on once one only onto or other others otherwise our
+    ours ourselves out over own per perhaps please put rather re said same say says see seem seemed seeming
+    seems several she should since six sixty so some somehow someone something sometime sometimes somewhere
+    still such take ten than that the their them themselves then thence there thereafter thereby therefore
+    therein thereupon these they third this those though three through throughout thru thus to together told
+    too toward towards twelve twenty two under until up upon us very via was we well were what whatever when
+    whence whenever where whereafter whereas whereby wherein whereupon wherever whether which while whither
+    who whoever whole whom whose why will with within without would yet you your yours yourself yourselves
+    """.split()  # noqa: SIM905 - one line of words, not 300 lines of a list
+)
+"""Words never shown as evidence: scikit-learn's ``ENGLISH_STOP_WORDS`` (copied: this module does not import
+scikit-learn) without its news words (fire, bill, interest, system, ...), plus said, says, told, mr, mrs, ms."""
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 """scikit-learn's default word token pattern, the only one a compiled model supports."""
@@ -400,37 +433,102 @@ class ScoringMixin:
         return self.predict_scores(X)
 
     def explain_features(
-        self, M: Any, labels: Mapping[str, Sequence[Sequence[str]]], n: int = 5
+        self,
+        M: Any,
+        labels: Mapping[str, Sequence[Sequence[str]]],
+        n: int = 5,
+        overrides: Mapping[str, float] | None = None,
     ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
-        """Per document, per axis, per given label: the features that pushed it most (weight x value)."""
+        """Per document, per axis, per given label: the evidence that pushed it, in words, strongest first.
+
+        Evidence reads ``("terms: ceasefire, airstrike", 0.41)`` (the word features with the largest positive
+        weight x value, stop words left out, their weights summed) and, for a region, ``("mentions Venezuela",
+        0.8)`` for the gazetteer columns of the countries of that region only (``explain_places`` names the
+        mentions themselves). A label of an axis that was not given but came close (``near_misses``) is added
+        with why it fell short first: ``("Latin America 0.31, needs 0.45", 0.31)``; ``overrides`` are the
+        threshold overrides the labels were made with.
+        """
+        return self._evidence(M, labels, n, overrides, None)
+
+    def explain(self, X: Any, n: int = 5) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """Per document, the evidence in words behind each predicted label and each near miss (see
+        ``explain_features``; with a gazetteer and a regions axis, the place mentions: ``explain_places``)."""
+        M = self.transform_docs(X)
+        labels = self.labels_from_scores(self.scores_from_features(M))
+        if REGION_AXIS in self.axes and self._gaz_layout() is not None:
+            titles, texts = split_docs(X)
+            return self.explain_places(M, labels, titles, texts, n)
+        return self.explain_features(M, labels, n)
+
+    def near_misses(
+        self,
+        scores: Mapping[str, np.ndarray],
+        labels: Mapping[str, Sequence[Sequence[str]]],
+        overrides: Mapping[str, float] | None = None,
+    ) -> list[dict[str, tuple[str, float, float]]]:
+        """Per document, per axis: the label that came closest to its threshold without being given, as
+        (label, score, threshold), when its score is within ``NEAR_MISS`` of the threshold. Axes where a
+        document always gets its best label (``at_least_one`` with no label given) have none then."""
+        out: list[dict[str, tuple[str, float, float]]] = []
+        thresholds = self.thresholds(overrides)
+        for i in range(len(next(iter(labels.values()), []))):
+            doc: dict[str, tuple[str, float, float]] = {}
+            for axis in self.axes:
+                given = set(labels[axis][i])
+                best: tuple[str, float, float] | None = None
+                for j, label in enumerate(self.labels_[axis]):
+                    p, t = float(scores[axis][i, j]), float(thresholds[axis][j])
+                    if label in given or p >= t or p < t - NEAR_MISS:
+                        continue
+                    if best is None or t - p < best[2] - best[1]:
+                        best = (label, p, t)
+                if best is not None:
+                    doc[axis] = best
+            out.append(doc)
+        return out
+
+    def _evidence(
+        self,
+        M: Any,
+        labels: Mapping[str, Sequence[Sequence[str]]],
+        n: int,
+        overrides: Mapping[str, float] | None,
+        mentions: Sequence[Sequence[tuple[str, str, str]]] | None,
+    ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
+        """``explain_features`` / ``explain_places``: ``mentions`` (per document) names the places."""
         names = self.feature_names()
-        index = {
-            axis: {lab: s.start + j for j, lab in enumerate(self.labels_[axis])}
-            for axis, s in self._slices().items()
-        }
-        out = []
+        slices = self._slices()
+        layout = self._gaz_layout() if REGION_AXIS in self.axes else None
         M = M.tocsr()
+        misses = self.near_misses(self.scores_from_features(M), labels, overrides)
+        out = []
         for i in range(M.shape[0]):
             row = M.getrow(i)
             doc: dict[str, dict[str, list[tuple[str, float]]]] = {}
             for axis in self.axes:
                 doc[axis] = {}
-                for label in labels[axis][i]:
-                    contrib = row.data * self.coef_[row.indices, index[axis][label]]
-                    best = np.argsort(-contrib)[:n]
-                    doc[axis][label] = [
-                        (str(names[row.indices[k]]), round(float(contrib[k]), 4))
-                        for k in best
-                        if contrib[k] > 0
-                    ]
+                wanted = list(labels[axis][i])
+                miss = misses[i].get(axis)
+                if miss is not None:
+                    wanted.append(miss[0])
+                for label in wanted:
+                    col = slices[axis].start + list(self.labels_[axis]).index(label)
+                    contrib = row.data * self.coef_[row.indices, col]
+                    found = mentions[i] if mentions is not None else None
+                    places = (
+                        _place_evidence(row.indices, row.data, contrib, layout, label, found)
+                        if axis == REGION_AXIS and layout is not None
+                        else []
+                    )
+                    terms = _word_evidence(row.indices, contrib, names, n)
+                    entries = sorted(places + terms, key=lambda t: -t[1])[:n]
+                    entries = [(t, round(float(w), 4)) for t, w in entries if w > 0]
+                    if label not in labels[axis][i] and miss is not None:
+                        _, p, t = miss
+                        entries.insert(0, (f"{label} {p:.2f}, needs {t:.2f}", round(p, 4)))
+                    doc[axis][label] = entries
             out.append(doc)
         return out
-
-    def explain(self, X: Any, n: int = 5) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
-        """Per document, the terms that pushed each predicted label most."""
-        M = self.transform_docs(X)
-        labels = self.labels_from_scores(self.scores_from_features(M))
-        return self.explain_features(M, labels, n)
 
     # -- regions: home, primary region, place evidence (added for issue 15; the methods above are unchanged)
 
@@ -605,67 +703,17 @@ class ScoringMixin:
         titles: Sequence[str],
         texts: Sequence[str],
         n: int = 5,
+        overrides: Mapping[str, float] | None = None,
     ) -> list[dict[str, dict[str, list[tuple[str, float]]]]]:
-        """``explain_features``, with the regions axis's gazetteer features named by the mentions behind them.
+        """``explain_features``, with a region's gazetteer evidence named by the mentions behind it.
 
-        For each predicted region, the weight of the gazetteer columns (region count, region share,
-        country) is given to the countries whose mentions fill them, in proportion to their mentions, and
-        each country's weight to its surfaces: ``("place:Caracas (Venezuela)", 0.81)``. Word features stay
-        as they are; the ``n`` largest positive weights are kept. Other axes: ``explain_features``'s.
+        For each region, the weight of the gazetteer columns of that region (its count and share, and the
+        columns of its countries) is given to its countries in proportion to their mentions, and each
+        country's weight to its surfaces: ``("mentions Caracas (Venezuela)", 0.81)``. Mentions of countries
+        of other regions are never evidence for it. Other axes: ``explain_features``'s.
         """
-        base = self.explain_features(M, labels, n)
-        layout = self._gaz_layout()
-        if REGION_AXIS not in self.axes or layout is None:
-            return base
-        names = self.feature_names()
-        col0 = sum(len(self.labels_[a]) for a in self.axes[: list(self.axes).index(REGION_AXIS)])
-        index = {lab: col0 + j for j, lab in enumerate(self.labels_[REGION_AXIS])}
-        mentions = self.region_mentions(titles, texts)
-        iso_of = {layout.start + j: iso for iso, j in layout.country_index.items()}
-        gaz_end = layout.start + layout.n_names + (len(layout.regions) if layout.shares else 0)
-        M = M.tocsr()
-        for i, doc in enumerate(base):
-            if not labels[REGION_AXIS][i]:
-                continue
-            row = M.getrow(i)
-            surfaces: dict[str, dict[str, int]] = {}
-            for surface, iso, _kind in mentions[i]:
-                surfaces.setdefault(iso, {})
-                surfaces[iso][surface] = surfaces[iso].get(surface, 0) + 1
-            present = {
-                iso_of[int(c)]: float(np.expm1(v / layout.weight)) if layout.weight else 0.0
-                for c, v in zip(row.indices, row.data, strict=True)
-                if int(c) in iso_of
-            }
-            for label in labels[REGION_AXIS][i]:
-                contrib = row.data * self.coef_[row.indices, index[label]]
-                terms: list[tuple[str, float]] = []
-                per_country: dict[str, float] = {}
-                for c, value in zip(row.indices.tolist(), contrib.tolist(), strict=True):
-                    if c < layout.start or c >= gaz_end:
-                        terms.append((str(names[c]), value))
-                    elif c in iso_of:
-                        per_country[iso_of[c]] = per_country.get(iso_of[c], 0.0) + value
-                    else:  # a region count or share column: shared by that region's countries by mentions
-                        r = (
-                            (c - layout.start)
-                            if c < layout.start + layout.n_names
-                            else (c - layout.start - layout.n_names)
-                        )
-                        members = {iso: k for iso, k in present.items() if layout.region_of.get(iso) == r}
-                        total = sum(members.values())
-                        for iso, k in members.items():
-                            per_country[iso] = per_country.get(iso, 0.0) + value * k / total
-                for iso, weight in per_country.items():
-                    found = surfaces.get(iso) or {iso: 1}
-                    count = sum(found.values())
-                    country = layout.country_names.get(iso, iso)
-                    for surface, k in found.items():
-                        label_text = surface if surface == country else f"{surface} ({country})"
-                        terms.append((f"{PLACE_PREFIX}{label_text}", weight * k / count))
-                terms.sort(key=lambda t: -t[1])
-                doc[REGION_AXIS][label] = [(t, round(float(v), 4)) for t, v in terms[:n] if v > 0]
-        return base
+        mentions = self.region_mentions(titles, texts) if self._gaz_layout() is not None else None
+        return self._evidence(M, labels, n, overrides, mentions)
 
 
 class GazLayout(NamedTuple):
@@ -682,6 +730,85 @@ class GazLayout(NamedTuple):
     home: str | None
     neighbours: Mapping[str, Sequence[str]]
     country_names: Mapping[str, str]
+
+
+# --------------------------------------------------------------------------- evidence in words
+
+
+def _stop_phrase(term: str) -> bool:
+    """Whether a word n-gram says nothing to a reader: a stop word, or an n-gram starting or ending with one
+    (its content word is evidence of its own), or a number."""
+    words = term.split()
+    return not words or words[0] in STOP_WORDS or words[-1] in STOP_WORDS or term.replace(" ", "").isdigit()
+
+
+def _word_evidence(
+    indices: np.ndarray, contrib: np.ndarray, names: np.ndarray, n: int
+) -> list[tuple[str, float]]:
+    """``[("terms: a, b, c", summed weight)]`` of the ``n`` word features that pushed most (no stop words,
+    no hashed or character features), or []."""
+    best: list[tuple[str, float]] = []
+    for k in np.argsort(-contrib).tolist():
+        if contrib[k] <= 0 or len(best) == n:
+            break
+        name = str(names[indices[k]])
+        if not name.startswith(WORD_PREFIX) or name.startswith(WORD_PREFIX + "#"):
+            continue
+        term = name[len(WORD_PREFIX) :]
+        if not _stop_phrase(term):
+            best.append((term, float(contrib[k])))
+    if not best:
+        return []
+    return [(TERMS_PREFIX + ", ".join(t for t, _ in best), sum(w for _, w in best))]
+
+
+def _place_evidence(
+    indices: np.ndarray,
+    values: np.ndarray,
+    contrib: np.ndarray,
+    layout: GazLayout,
+    region: str,
+    mentions: Sequence[tuple[str, str, str]] | None,
+) -> list[tuple[str, float]]:
+    """The gazetteer's weight for ``region`` by the countries of that region behind it (their mentions when
+    given): ``[("mentions Caracas (Venezuela)", 0.81), ...]``; [] when ``region`` is no gazetteer region."""
+    if region not in layout.regions:
+        return []
+    r = layout.regions.index(region)
+    own = {layout.start + j: iso for iso, j in layout.country_index.items() if layout.region_of.get(iso) == r}
+    region_cols = {layout.start + r}
+    if layout.shares:
+        region_cols.add(layout.start + layout.n_names + r)
+    counts: dict[str, float] = {}
+    per_country: dict[str, float] = {}
+    region_weight = 0.0
+    for c, value in zip(indices.tolist(), contrib.tolist(), strict=True):
+        if c in own:
+            per_country[own[c]] = per_country.get(own[c], 0.0) + value
+        elif c in region_cols:
+            region_weight += value
+    for c, v in zip(indices.tolist(), values.tolist(), strict=True):
+        if c in own:  # the country's mention count, as the column holds it
+            counts[own[c]] = float(np.expm1(v / layout.weight)) if layout.weight else 0.0
+    total = sum(counts.values())
+    for iso, k in counts.items():  # the region's count and share: shared by its countries by mentions
+        per_country[iso] = per_country.get(iso, 0.0) + (region_weight * k / total if total else 0.0)
+    out: list[tuple[str, float]] = []
+    if not total and region_weight > 0:  # no country columns: the region's own
+        out.append((f"{PLACE_PREFIX}places in {region}", region_weight))
+    surfaces: dict[str, dict[str, int]] = {}
+    for surface, iso, _kind in mentions or ():
+        if iso in per_country:
+            surfaces.setdefault(iso, {})
+            surfaces[iso][surface] = surfaces[iso].get(surface, 0) + 1
+    for iso, weight in per_country.items():
+        country = layout.country_names.get(iso, iso)
+        found = surfaces.get(iso) or {country: 1}
+        count = sum(found.values())
+        for surface, k in found.items():
+            text = surface if surface == country else f"{surface} ({country})"
+            out.append((f"{PLACE_PREFIX}{text}", weight * k / count))
+    return out
 
 
 # --------------------------------------------------------------------------- the compiled model

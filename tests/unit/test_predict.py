@@ -134,9 +134,11 @@ def test_top_k_keep_fields_explain_and_truncation(model_dir, rows, tmp_path):
     assert all(r["truncated"] is True for r in got)
     for r in got:
         for axis in ("regions", "themes"):
-            assert set(r["evidence"][axis]) == set(r[axis])
-            for terms in r["evidence"][axis].values():
+            assert set(r[axis]) <= set(r["evidence"][axis])
+            for label, terms in r["evidence"][axis].items():
                 assert all(isinstance(t, str) and w > 0 for t, w in terms)
+                if label not in r[axis]:  # a near miss: why it fell short comes first
+                    assert ", needs " in terms[0][0]
 
 
 def test_threshold_overrides_move_the_labels(model_dir, rows, tmp_path):
