@@ -64,6 +64,25 @@ class CorpusConfig(Strict):
         None, ge=100, description="keep the first this many characters of each text (long articles: the lede)"
     )
     encoding: str = "utf-8"
+    header: bool = Field(
+        True, description="csv: the first line names the columns; false: name them in columns"
+    )
+    columns: list[str] | None = Field(
+        None, description="csv with header: false: the names of the columns, in order"
+    )
+    label_map: dict[str, str] | str | None = Field(
+        None,
+        description="raw labels that are class indices -> names: a mapping ({1: World, 2: Sports}) or a "
+        "classes.txt-style file (one name per line); a label not in it rejects the row",
+    )
+    label_map_start: int = Field(
+        1, ge=0, le=1, description="a label_map file: the index of its first line (1 or 0)"
+    )
+    max_line_bytes: int = Field(
+        64 * 2**20,
+        ge=1024,
+        description="longest line read (JSON Lines: bytes; CSV: characters); a longer one is a reject",
+    )
     download_url: str | None = None
     download_sha256: str | None = None
 
@@ -86,6 +105,31 @@ class CorpusConfig(Strict):
                 raise ValueError("split_scheme 'date' needs date_field and test_from")
             if self.validation_from and self.validation_from >= self.test_from:
                 raise ValueError("validation_from must come before test_from")
+        return self
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _label_map_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):  # YAML reads {1: World} with integer keys
+            bad = [k for k, v in value.items() if not isinstance(v, str | int) or isinstance(k, bool)]
+            if bad:
+                raise ValueError(f"label_map {bad[0]!r}: map each class index to a label name")
+            return {str(k).strip(): str(v).strip() for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _columns_without_header(self) -> CorpusConfig:
+        if not self.header and self.format != "csv":
+            raise ValueError(f"header: false is for csv files, not {self.format}")
+        if not self.header and not self.columns:
+            raise ValueError("header: false needs columns: [...] (the names of the columns, in order)")
+        if self.header and self.columns:
+            raise ValueError("columns names the columns of a csv without a header line: add header: false")
+        if self.columns:
+            names = [c.strip() for c in self.columns]
+            repeated = sorted({c for c in names if names.count(c) > 1})
+            if repeated or not all(names):
+                raise ValueError(f"columns: names must be distinct and non-empty ({', '.join(repeated)})")
         return self
 
     @field_validator("encoding")

@@ -480,10 +480,13 @@ def _read_corpus(
     cfg: Config, corpus: NamedCorpus, issues: list[ReadIssue], say: Callable[[str], None]
 ) -> tuple[int, dict[str, list[dict[str, Any]]], list[dict[str, str]], dict[str, Any]]:
     """(records read, rows per split, dropped rows, label info) of one corpus."""
+    before = len(issues)
     records = list(read_corpus(corpus, issues))
     if not records:
         where = corpus.path or ", ".join((corpus.files or {}).values()) or corpus.hf_name
-        raise CorpusError(f"{where}: no documents read (corpus {corpus.name!r})")
+        rejected = [i for i in issues[before:] if not i.kept]
+        why = f"; {len(rejected):,} rows rejected, the first: {rejected[0]}" if rejected else ""
+        raise CorpusError(f"{where}: no documents read (corpus {corpus.name!r}){why}")
     if corpus.split_scheme == "date":
         date_splits(corpus, records)
     if corpus.max_chars:

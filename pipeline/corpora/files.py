@@ -12,12 +12,13 @@ import io
 import json
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pipeline.corpora.base import CorpusError, ReadIssue, Record
-from pipeline.corpora.documents import Fields, document_of, id_of, no_surrogates, scalar_text, type_name
+from pipeline.corpora.documents import Fields, document_of, no_surrogates, scalar_text, type_name
 
 if TYPE_CHECKING:  # annotations only: reading rows does not need the config schema (pydantic)
     from pipeline.config import CorpusConfig
@@ -52,7 +53,8 @@ _SPLITS = {
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 _PARQUET_BATCH = 4096
-_CSV_FIELD_LIMIT = 2**31 - 1
+MAX_LINE_BYTES = 64 * 2**20  # the longest line read (JSON Lines: bytes; CSV: characters); longer: a reject
+_SKIP_CHUNK = 2**20  # the rest of an over-long line is read and dropped this many bytes at a time
 _READ_ERRORS = (OSError, EOFError, zlib.error)  # zlib.error: a corrupt deflate stream inside a .gz
 
 
@@ -84,25 +86,31 @@ def detect_format(path: str | Path, fmt: str | None) -> str:
 
 
 def iter_rows(
-    path: str | Path, fmt: str | None = None, encoding: str = "utf-8"
+    path: str | Path,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    columns: Sequence[str] | None = None,
+    max_line: int = MAX_LINE_BYTES,
 ) -> Iterator[tuple[int, Row | ReadIssue]]:
     """(line number, row dict) for every row of a file, or (line number, ReadIssue) for a row that is bad.
 
     The file is checked before the first row is asked for: a missing, folder or unreadable path raises
-    ``CorpusError`` here. ``path`` ``-`` reads JSON Lines from stdin.
+    ``CorpusError`` here. ``path`` ``-`` reads JSON Lines from stdin. ``columns``: a CSV/TSV without a header
+    line, its columns named in order. No read holds more than ``max_line`` bytes (JSON Lines) or characters
+    (CSV) of one line or field: a longer line is a ``ReadIssue`` and reading goes on at the next line.
     """
     name = detect_format(path, fmt)
     if str(path) == STDIN:
         if name != "jsonl":
             raise CorpusError(f"stdin: only JSON Lines can be read from stdin, not {name}")
-        return _iter_jsonl(_stdin_lines(), STDIN_NAME, encoding)
+        return _iter_jsonl(_stdin_lines(max_line), STDIN_NAME, encoding, max_line)
     path = Path(path)
     check_file(path)
     if name == "parquet":
         return _iter_parquet(path)
     if name == "jsonl":
-        return _iter_jsonl_file(path, encoding)
-    return _iter_csv(path, encoding, "\t" if name == "tsv" else ",")
+        return _iter_jsonl_file(path, encoding, max_line)
+    return _iter_csv(path, encoding, "\t" if name == "tsv" else ",", columns, max_line)
 
 
 def check_file(path: Path) -> None:
@@ -125,27 +133,49 @@ def open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
-def _stdin_lines() -> Iterator[bytes]:
+def _stdin_lines(limit: int) -> Iterator[bytes | None]:
     buffer = getattr(sys.stdin, "buffer", None)
     if buffer is not None:
-        yield from buffer
+        yield from bounded_lines(buffer, limit)
     else:
         for line in sys.stdin:
             yield line.encode("utf-8", "surrogateescape")
 
 
-def _iter_jsonl_file(path: Path, encoding: str) -> Iterator[tuple[int, Row | ReadIssue]]:
+def bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
+    """The lines of a binary stream, never holding more than ``limit`` bytes of one: a longer line comes out
+    as None (its bytes are read and dropped), and the next line is read as usual."""
+    read, size = stream.readline, limit + 1
+    while raw := read(size):
+        if len(raw) < size or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while raw and not raw.endswith(b"\n"):
+            raw = read(_SKIP_CHUNK)
+        yield None
+
+
+def _too_long(file: str, number: int, limit: int, unit: str = "bytes") -> ReadIssue:
+    return ReadIssue(file, number, None, f"line longer than {limit:,} {unit} (the line limit): row skipped")
+
+
+def _iter_jsonl_file(path: Path, encoding: str, limit: int) -> Iterator[tuple[int, Row | ReadIssue]]:
     number = 0
     try:
         with open_binary(path) as fh:
-            for number, item in _iter_jsonl(fh, str(path), encoding):
+            for number, item in _iter_jsonl(bounded_lines(fh, limit), str(path), encoding, limit):
                 yield number, item
     except _READ_ERRORS as exc:
         raise CorpusError(f"{path}: cannot read past line {number}: {exc}") from exc
 
 
-def _iter_jsonl(lines: Iterable[bytes], file: str, encoding: str) -> Iterator[tuple[int, Row | ReadIssue]]:
+def _iter_jsonl(
+    lines: Iterable[bytes | None], file: str, encoding: str, limit: int
+) -> Iterator[tuple[int, Row | ReadIssue]]:
     for number, raw in enumerate(lines, 1):
+        if raw is None:
+            yield number, _too_long(file, number, limit)
+            continue
         if number == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM) :]
         item = _parse_json_line(raw, number, file, encoding)
@@ -183,9 +213,11 @@ def _looks_like_json_array(text: str) -> bool:
     return head == "[" or (head.startswith("[") and head[1:].lstrip().startswith("{"))
 
 
-def _iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, Row | ReadIssue]]:
-    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
-        csv.field_size_limit(_CSV_FIELD_LIMIT)  # whole articles are longer than the 128 KiB default
+def _iter_csv(
+    path: Path, encoding: str, delimiter: str, columns: Sequence[str] | None, limit: int
+) -> Iterator[tuple[int, Row | ReadIssue]]:
+    # whole articles are longer than the 128 KiB default; a field longer than a line is not read whole either
+    csv.field_size_limit(limit)
     codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     lines = None
     try:
@@ -193,8 +225,8 @@ def _iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
             open_binary(path) as raw,
             io.TextIOWrapper(raw, encoding=codec, errors="surrogateescape", newline="") as fh,
         ):
-            lines = _ReplayableLines(fh)
-            yield from _csv_rows(lines, delimiter, str(path), encoding)
+            lines = _ReplayableLines(fh, limit)
+            yield from _csv_rows(lines, delimiter, str(path), encoding, columns)
     except _READ_ERRORS as exc:
         where = f" past line {lines.number}" if lines is not None else ""
         raise CorpusError(f"{path}: cannot read{where}: {exc}") from exc
@@ -202,10 +234,13 @@ def _iter_csv(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
 
 class _ReplayableLines:
     """The lines of a text stream, numbered, remembering those of the current CSV row so that a malformed
-    row that swallowed the lines after it (an unclosed quote) can hand them back to be read again."""
+    row that swallowed the lines after it (an unclosed quote) can hand them back to be read again. A line
+    longer than ``limit`` characters is read and dropped (it reads as a blank line) and its number noted in
+    ``too_long``."""
 
-    def __init__(self, stream: Iterable[str]) -> None:
-        self._stream = iter(stream)
+    def __init__(self, stream: IO[str], limit: int) -> None:
+        self._read, self.limit = stream.readline, limit
+        self.too_long: list[int] = []
         self._pending: list[tuple[int, str]] = []  # lines handed back, the next one last
         self._row: list[tuple[int, str]] = []
         self._fresh = 1  # the number of the next line from the stream
@@ -218,8 +253,15 @@ class _ReplayableLines:
         if self._pending:
             self.number, line = self._pending.pop()
         else:
-            line = next(self._stream)
+            line = self._read(self.limit + 1)
+            if not line:
+                raise StopIteration
             self.number, self._fresh = self._fresh, self._fresh + 1
+            if len(line) > self.limit and not line.endswith(("\n", "\r")):
+                while line and not line.endswith(("\n", "\r")):
+                    line = self._read(_SKIP_CHUNK)
+                self.too_long.append(self.number)
+                line = "\n"
         self._row.append((self.number, line))
         return line
 
@@ -239,24 +281,28 @@ class _ReplayableLines:
 
 
 def _csv_rows(
-    lines: _ReplayableLines, delimiter: str, file: str, encoding: str
+    lines: _ReplayableLines, delimiter: str, file: str, encoding: str, columns: Sequence[str] | None = None
 ) -> Iterator[tuple[int, Row | ReadIssue]]:
     """Rows of a CSV stream. ``strict`` parsing reports a quote left open at the end of the file instead
     of silently joining every later line into one field; a malformed row that spans several lines is
-    reported on its first line and the lines after it are read again, so the rows it swallowed are kept."""
+    reported on its first line and the lines after it are read again, so the rows it swallowed are kept.
+    ``columns``: the stream has no header line; these name its columns."""
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    header: list[str] | None = None
+    header: list[str] | None = list(columns) if columns else None
     while True:
         first = lines.start_row()
         try:
             fields = next(reader)
         except StopIteration:
+            yield from _too_long_lines(lines, file)
             return
         except csv.Error as exc:
+            yield from _too_long_lines(lines, file)
             yield first, ReadIssue(file, first, None, f"not valid CSV: {exc}: row skipped")
             if lines.row_lines() > 1:
                 lines.replay_after_first()
             continue
+        yield from _too_long_lines(lines, file)
         if not fields:
             continue
         if header is None:
@@ -266,6 +312,13 @@ def _csv_rows(
         if isinstance(row, ReadIssue) and len(fields) != len(header) and lines.row_lines() > 1:
             lines.replay_after_first()
         yield first, row
+
+
+def _too_long_lines(lines: _ReplayableLines, file: str) -> Iterator[tuple[int, ReadIssue]]:
+    """An issue for each line the last row read dropped for its length."""
+    for number in lines.too_long:
+        yield number, _too_long(file, number, lines.limit, "characters")
+    lines.too_long.clear()
 
 
 def _csv_header(fields: list[str], file: str, encoding: str) -> list[str]:
@@ -308,8 +361,8 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, Row | ReadIssue]]:
 
 
 def _parquet_rows(parquet: Any, file: str) -> Iterator[tuple[int, Row | ReadIssue]]:
-    """Rows one row group at a time: a row group that cannot be decoded becomes one issue (on its first
-    unread row) and reading goes on with the next group."""
+    """Rows one row group at a time: in a row group that cannot be decoded, each row not yet read becomes an
+    issue (the count comes from the row group's metadata) and reading goes on with the next group."""
     import pyarrow as pa
 
     number = 0
@@ -322,8 +375,10 @@ def _parquet_rows(parquet: Any, file: str) -> Iterator[tuple[int, Row | ReadIssu
                         number += 1
                         yield number, row
             except (pa.ArrowException, OSError) as exc:
-                reason = f"row group {group} cannot be read ({exc}): rows {number + 1}-{end} skipped"
-                yield number + 1, ReadIssue(file, number + 1, None, reason)
+                # every row the group held is a reject, so that a reject limit counts them all
+                reason = f"row group {group} (rows {number + 1}-{end}) cannot be read ({exc}): row skipped"
+                for lost in range(number + 1, end + 1):
+                    yield lost, ReadIssue(file, lost, None, reason)
             number = end
 
 
@@ -343,14 +398,16 @@ def row_to_record(
     """The canonical record for one row, with its columns named by ``cfg``; None (and an issue) if unusable.
 
     The split comes from ``cfg.split_field`` when set (otherwise ``""``; callers that know it set it).
-    A lone surrogate (JSON ``"\\ud800"``, which no encoder can write) becomes U+FFFD, with a note.
+    A lone surrogate (JSON ``"\\ud800"``, which no encoder can write) in the title, text, date, split or a
+    label becomes U+FFFD, with a note; in the id it rejects the row (``document_of``). Labels pass through
+    ``cfg.label_map`` when one is set.
     """
-    row = _replace_surrogates(row, line, file, cfg, issues)
     doc = document_of(row, Fields(cfg.id_field, cfg.title_field, cfg.text_field), file, line)
     if isinstance(doc, ReadIssue):
         issues.append(doc)
         return None
     ident = doc.id
+    row = _replace_surrogates(row, line, file, cfg, ident, issues)
     labels = _labels_of(row, line, file, cfg, ident, issues)
     if labels is None:
         return None
@@ -364,21 +421,21 @@ def row_to_record(
     )
 
 
-def _replace_surrogates(row: Row, line: int, file: str, cfg: CorpusConfig, issues: list[ReadIssue]) -> Row:
+def _replace_surrogates(
+    row: Row, line: int, file: str, cfg: CorpusConfig, ident: str, issues: list[ReadIssue]
+) -> Row:
     """``row`` with lone surrogates in the columns ``cfg`` reads replaced by U+FFFD (one note per column)."""
-    columns = [cfg.id_field, cfg.title_field, cfg.text_field, cfg.date_field, cfg.split_field]
+    columns = [cfg.title_field, cfg.text_field, cfg.date_field, cfg.split_field]
     changed = {}
     for column in dict.fromkeys([*columns, *cfg.label_fields.values()]):
         if column and (clean := no_surrogates(row.get(column))) is not row.get(column):
             changed[column] = clean
     if not changed:
         return row
-    row = {**row, **changed}
-    ident = id_of(row.get(cfg.id_field), file, line)
     for column in changed:
         reason = "invalid Unicode (a lone surrogate) replaced by U+FFFD: kept"
         issues.append(ReadIssue(file, line, column, reason, ident, kept=True))
-    return row
+    return {**row, **changed}
 
 
 def _date_of(row: Row, cfg: CorpusConfig) -> str | None:
@@ -403,6 +460,7 @@ def _labels_of(
     row: Row, line: int, file: str, cfg: CorpusConfig, ident: str, issues: list[ReadIssue]
 ) -> dict[str, list[str]] | None:
     labels: dict[str, list[str]] = {}
+    names = label_map_of(cfg)
     for source, column in cfg.label_fields.items():
         values = parse_labels(row.get(column), cfg.label_delimiter)
         if values is None:
@@ -412,8 +470,43 @@ def _labels_of(
             )
             issues.append(ReadIssue(file, line, column, f"{reason}: row skipped", ident))
             return None
+        if names is not None:
+            unknown = [v for v in values if v not in names]
+            if unknown:
+                known = ", ".join(list(names)[:10]) + (", ..." if len(names) > 10 else "")
+                reason = f"label {unknown[0]!r} is not in corpus.label_map ({known}): row skipped"
+                issues.append(ReadIssue(file, line, column, reason, ident))
+                return None
+            values = list(dict.fromkeys(names[v] for v in values))
         labels[source] = values
     return labels
+
+
+def label_map_of(cfg: CorpusConfig) -> dict[str, str] | None:
+    """``cfg.label_map`` as raw label -> label name: the mapping itself, or a classes file read once (its
+    line N, counted from ``cfg.label_map_start``, names class N); None without one."""
+    if cfg.label_map is None or isinstance(cfg.label_map, dict):
+        return cfg.label_map
+    return read_classes(cfg.label_map, cfg.label_map_start)
+
+
+@lru_cache(maxsize=8)
+def read_classes(path: str, start: int = 1) -> dict[str, str]:
+    """A ``classes.txt``-style file (one class name per line; blank lines at the end ignored) as
+    index -> name, the first line being index ``start``; CorpusError naming the file if it is unusable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"corpus.label_map: {path}: cannot read the classes file: {exc}") from None
+    names = [name.strip() for name in text.splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise CorpusError(f"corpus.label_map: {path}: the classes file is empty")
+    blank = [n for n, name in enumerate(names, 1) if not name]
+    if blank:
+        raise CorpusError(f"corpus.label_map: {path}, line {blank[0]}: blank class name")
+    return {str(i): name for i, name in enumerate(names, start)}
 
 
 def parse_labels(value: Any, delimiter: str) -> list[str] | None:
@@ -441,6 +534,7 @@ def read_files(cfg: CorpusConfig, issues: list[ReadIssue]) -> Iterator[Record]:
     for _, path in sources:
         if str(path) != STDIN:
             check_file(Path(path))
+    label_map_of(cfg)  # a bad classes file stops here
     return _read_sources(sources, cfg, issues)
 
 
@@ -464,17 +558,34 @@ def _sources(cfg: CorpusConfig) -> list[tuple[str | None, str]]:
 def _read_sources(
     sources: list[tuple[str | None, str]], cfg: CorpusConfig, issues: list[ReadIssue]
 ) -> Iterator[Record]:
+    """The records of every source; a repeated id is kept and noted (``duplicate_note``)."""
+    seen: dict[str, tuple[str, int]] = {}
+    columns = None if cfg.header else cfg.columns
     for split, path in sources:
         file = STDIN_NAME if path == STDIN else path
-        for line, item in iter_rows(path, _format_for(path, cfg.format), cfg.encoding):
+        rows = iter_rows(path, _format_for(path, cfg.format), cfg.encoding, columns, cfg.max_line_bytes)
+        for line, item in rows:
             if isinstance(item, ReadIssue):
                 issues.append(item)
                 continue
             record = row_to_record(item, line, file, cfg, issues)
             if record is not None:
+                first = seen.setdefault(record.id, (file, line))
+                if first != (file, line):
+                    issues.append(duplicate_note(record.id, file, line, first, cfg.id_field))
                 if split is not None:
                     record.split = split
                 yield record
+
+
+DUPLICATE_ID = "duplicate id"
+
+
+def duplicate_note(ident: str, file: str, line: int, first: tuple[str, int], field: str) -> ReadIssue:
+    """The note on a row whose id an earlier row has: both are kept (the reader cannot tell which is right,
+    and both are real articles), and the report counts them."""
+    where = f"line {first[1]}" if first[0] == file else f"{first[0]}, line {first[1]}"
+    return ReadIssue(file, line, field, f"{DUPLICATE_ID} (first on {where}): kept", ident, kept=True)
 
 
 def _format_for(path: str, fmt: str) -> str:

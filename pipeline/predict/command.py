@@ -445,7 +445,7 @@ def predict_command(
     tagger, info = load_tagger(model, tracking_uri)
     loaded = time.perf_counter()
     enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold, home)
-    read = ReadOptions(Fields(id_field, title_field, text_field), enc.keep_fields, max_chars)
+    read = ReadOptions(Fields(id_field, title_field, text_field, enc.keep_fields), enc.keep_fields, max_chars)
     if stream:
         state, load_more, busy = _tag_lines(rows, tagger, enc, read, input)
         timing = _Timing(start, loaded - before_load + load_more, busy)

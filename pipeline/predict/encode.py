@@ -3,6 +3,12 @@
 ``score_chunk`` runs wherever a chunk is scored (this process, a worker process, a Dask worker), so every
 engine writes the same bytes. It featurizes once for all axes, scores, labels and hands a ``Scored`` batch to
 the encoder of the output format.
+
+CSV is flat, for spreadsheets and tools that read plain cells: label lists joined by ``|``, one
+``score_<axis>_<label>`` column per label (empty outside ``--top-k``), with ``--explain`` one
+``evidence_<axis>_<label>`` column of ``|``-joined terms, ``truncated`` as ``true``/``false``; a text cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (``csv_safe``), so a
+spreadsheet shows it instead of running it as a formula.
 """
 
 from __future__ import annotations
@@ -46,6 +52,19 @@ class Encoding:
             *(["primary_region"] if self.primary else []),
             "scores",
             *(["evidence"] if self.explain else []),
+            "truncated",
+        ]
+
+    def csv_columns(self) -> list[str]:
+        """The CSV output's columns, in order: one score (and evidence) column per label."""
+        per_label = [(a, lab) for a in self.axes for lab in self.labels[a]]
+        return [
+            "id",
+            *self.keep_fields,
+            *self.axes,
+            *(["primary_region"] if self.primary else []),
+            *(f"score_{a}_{lab}" for a, lab in per_label),
+            *((f"evidence_{a}_{lab}" for a, lab in per_label) if self.explain else ()),
             "truncated",
         ]
 
@@ -125,8 +144,9 @@ def encode_scored(enc: Encoding, scored: Scored) -> bytes:
         return _encode_jsonl_fast(enc, scored)
     if enc.fmt == "parquet":
         return _encode_arrow(enc, scored)
-    rows = _rows(enc, scored)
-    return _encode_csv(enc, rows) if enc.fmt == "csv" else _encode_jsonl(rows)
+    if enc.fmt == "csv":
+        return _encode_csv(enc, scored)
+    return _encode_jsonl(_rows(enc, scored))
 
 
 def _score_table(enc: Encoding, scores: Mapping[str, np.ndarray]) -> dict[str, list[dict[str, float]]]:
@@ -222,27 +242,71 @@ def _encode_jsonl_fast(enc: Encoding, scored: Scored) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+LABEL_JOIN = "|"
+
+
+def csv_safe(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would read it as a formula (OWASP's CSV injection
+    rule: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return)."""
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
+
+
 def _csv_cell(value: Any, dumps: Callable[[Any], str]) -> str:
+    """A kept column's cell: text made safe, null empty, a number as written, a list or object as JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
-    return dumps(value)
+        return csv_safe(value)
+    if isinstance(value, bool | int | float):
+        return dumps(value)
+    return csv_safe(dumps(value))
 
 
-def _encode_csv(enc: Encoding, rows: Iterable[dict[str, Any]]) -> bytes:
-    dumps = _dumps()
+def _encode_csv(enc: Encoding, scored: Scored) -> bytes:
+    dumps, batch = _dumps(), scored.batch
+    per_label = [(a, lab) for a in enc.axes for lab in enc.labels[a]]
+    primary = scored.primary if scored.primary is not None else [None] * len(batch.ids)
+    rows = []
+    for i, (ident, scores) in enumerate(zip(batch.ids, _doc_scores(enc, scored), strict=True)):
+        cells = [csv_safe(ident)]
+        cells += [_csv_cell(batch.keep[name][i], dumps) for name in enc.keep_fields]
+        cells += [csv_safe(LABEL_JOIN.join(scored.labels[a][i])) for a in enc.axes]
+        if enc.primary:
+            cells.append(csv_safe(primary[i] or ""))
+        for axis, label in per_label:
+            value = scores[axis].get(label)
+            cells.append("" if value is None else repr(value))
+        if enc.explain:
+            evidence = scored.evidence[i] if scored.evidence is not None else {}
+            for axis, label in per_label:
+                terms = evidence.get(axis, {}).get(label, ())
+                cells.append(csv_safe(LABEL_JOIN.join(t for t, _ in terms)))
+        cells.append("true" if batch.truncated[i] else "false")
+        rows.append(cells)
+    return _csv_text(rows).encode("utf-8")
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    """CSV lines ending in ``\\n``; a cell holding a carriage return is quoted too (Python 3.11's writer
+    quotes only the characters of its line terminator, so such rows are written one at a time with CRLF)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    columns = enc.columns()
-    writer.writerows([_csv_cell(row[c], dumps) for c in columns] for row in rows)
-    return buffer.getvalue().encode("utf-8")
+    if not any("\r" in cell for row in rows for cell in row):
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
+    writer, lines = csv.writer(buffer, lineterminator="\r\n"), []
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def csv_header(enc: Encoding) -> bytes:
     """The CSV header line of the output."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(enc.columns())
+    csv.writer(buffer, lineterminator="\n").writerow(enc.csv_columns())
     return buffer.getvalue().encode("utf-8")
 
 

@@ -333,7 +333,7 @@ def test_row_to_record_maps_configured_columns() -> None:
     }
     record = row_to_record(row, 3, "in/rows.jsonl", cfg, [])
     assert record == Record(
-        id="7", title="Quake", text="A quake shook the coast.", labels={"t": ["geo", "news"]}
+        id="7.0", title="Quake", text="A quake shook the coast.", labels={"t": ["geo", "news"]}
     )
 
 
@@ -381,13 +381,13 @@ def test_row_to_record_custom_delimiter_and_null_labels() -> None:
 def test_document_of_strips_and_turns_scalars_into_text() -> None:
     fields = Fields(id="key", title="head", text="body")
     row = {"key": 12.0, "head": 1987, "body": "  Ships left Oslo. \n", "other": "x"}
-    assert document_of(row, fields, "in/rows.jsonl", 4) == Document("12", "1987", "Ships left Oslo.")
+    assert document_of(row, fields, "in/rows.jsonl", 4) == Document("12.0", "1987", "Ships left Oslo.")
     assert document_of({"body": "t", "head": ["a", "list"]}, fields, "in/rows.jsonl", 5) == Document(
         "rows:5", "", "t"
     )
     assert document_of({"body": "t", "head": "kept"}, Fields(title=None, text="body"), "f", 1).title == ""
-    doc = document_of({"id": "half \ud83d", "text": "an emoji \ud83d cut"}, Fields(), "f.jsonl", 1)
-    assert doc == Document("half \ufffd", "", "an emoji \ufffd cut")
+    doc = document_of({"id": "half", "text": "an emoji \ud83d cut"}, Fields(), "f.jsonl", 1)
+    assert doc == Document("half", "", "an emoji \ufffd cut")
 
 
 @pytest.mark.parametrize(
@@ -866,3 +866,103 @@ def test_download_without_network_fails_fast_and_says_where_to_put_files(tmp_pat
 def test_download_skipped_when_corpus_present(reuters_dir: Path) -> None:
     download_reuters(reuters_dir, "http://127.0.0.1:9/never-fetched.zip", "0" * 64)
     check_reuters_dir(reuters_dir)
+
+
+# ---------------------------------------------------------------------------------------------- header-less CSV, label_map
+
+HEADERLESS = (
+    '3,"Wall St. rally","Stocks rose."\n1,"Quake","A quake hit the coast."\n2,"Final","A late goal."\n'
+)
+
+
+def headerless_cfg(path: Path, **kw: object) -> CorpusConfig:
+    columns = ["class", "title", "text"]
+    return CorpusConfig(format="csv", path=str(path), header=False, columns=columns, **kw)
+
+
+def test_a_csv_without_header_is_read_with_the_columns_named(tmp_path: Path) -> None:
+    path = tmp_path / "ag.csv"
+    path.write_text(HEADERLESS)
+    issues: list[ReadIssue] = []
+    records = list(read_files(headerless_cfg(path, label_fields={"topic": "class"}), issues))
+    assert [(r.id, r.title, r.labels["topic"]) for r in records] == [
+        ("ag:1", "Wall St. rally", ["3"]),
+        ("ag:2", "Quake", ["1"]),
+        ("ag:3", "Final", ["2"]),
+    ]
+    assert issues == []
+    rows = list(iter_rows(path, columns=["class", "title", "text"]))
+    assert rows[0] == (1, {"class": "3", "title": "Wall St. rally", "text": "Stocks rose."})
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"header": False}, "header: false needs columns"),
+        ({"columns": ["a", "b"]}, "add header: false"),
+        ({"header": False, "columns": ["a", "a"]}, "distinct"),
+        ({"format": "jsonl", "header": False, "columns": ["a"]}, "header: false is for csv"),
+        ({"label_map": {1: ["x"]}}, "map each class index"),
+        ({"label_map_start": 2}, "less than or equal to 1"),
+        ({"max_line_bytes": 10}, "greater than or equal to 1024"),
+    ],
+)
+def test_csv_header_and_label_map_settings_are_checked(kw: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CorpusConfig(**{"format": "csv", "path": "x.csv", **kw})
+
+
+def test_label_map_from_the_config_names_class_indices(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "ag.csv"
+    path.write_text(HEADERLESS + '7,"Odd","An unknown class."\n')
+    label_map = yaml.safe_load("{1: World, 2: Sports, 3: Business}")  # integer keys, as YAML reads them
+    cfg = headerless_cfg(path, label_fields={"topic": "class"}, label_map=label_map)
+    issues: list[ReadIssue] = []
+    records = list(read_files(cfg, issues))
+    assert [r.labels["topic"] for r in records] == [["Business"], ["World"], ["Sports"]]
+    assert [(i.line, i.field, i.kept) for i in issues] == [(4, "class", False)]
+    assert "label '7' is not in corpus.label_map" in issues[0].reason
+
+
+@pytest.mark.parametrize(
+    ("start", "expected"), [(1, ["Business", "World", "Sports"]), (0, ["Sci", "Sports", "Business"])]
+)
+def test_label_map_from_a_classes_file(tmp_path: Path, start: int, expected: list[str]) -> None:
+    path = tmp_path / "ag.csv"
+    path.write_text(HEADERLESS)
+    classes = tmp_path / "classes.txt"
+    classes.write_text("World\nSports\nBusiness\nSci\n\n")
+    cfg = headerless_cfg(path, label_fields={"topic": "class"}, label_map=str(classes), label_map_start=start)
+    records = list(read_files(cfg, []))
+    assert [r.labels["topic"][0] for r in records] == expected
+
+
+def test_a_bad_classes_file_stops_before_any_row(tmp_path: Path) -> None:
+    path = tmp_path / "ag.csv"
+    path.write_text(HEADERLESS)
+    for name, text, message in [("none.txt", None, "cannot read"), ("gap.txt", "A\n\nB\n", "line 2: blank")]:
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        cfg = headerless_cfg(path, label_fields={"topic": "class"}, label_map=str(tmp_path / name))
+        with pytest.raises(CorpusError, match=message):
+            read_files(cfg, [])
+
+
+def test_no_documents_read_names_the_files_and_the_first_reject(tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.prepare import prepare
+
+    data = tmp_path / "ag.csv"
+    data.write_text(HEADERLESS)  # read with a header: its first row names the columns, no text column
+    config = tmp_path / "ag.yaml"
+    config.write_text(
+        f"name: ag\ncorpus: {{format: csv, files: {{train: {data}}}, label_fields: {{topic: class}}}}\n"
+        f"axes: {{topic: {{source: topic}}}}\nprocessed_dir: {tmp_path / 'processed'}\n"
+    )
+    with pytest.raises(CorpusError) as caught:
+        prepare(load_config(config), say=lambda _: None)
+    message = str(caught.value)
+    assert message.startswith(f"{data}: no documents read (corpus ") and "{" not in message.split(":")[0]
+    assert "2 rows rejected, the first: " in message and "line 2, field 'text'" in message

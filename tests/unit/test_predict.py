@@ -216,12 +216,20 @@ def test_predict_and_the_training_reader_read_a_row_alike(tmp_path):
     assert list(zip(batch.ids, batch.titles, batch.texts, strict=True)) == [
         (r.id, r.title, r.text) for r in records
     ]
-    assert batch.ids[:3] == ["a", "in:2", "7"] and batch.titles[:3] == ["Title", "1987", ""]
+    assert batch.ids[:3] == ["a", "in:2", "7.0"] and batch.titles[:3] == ["Title", "1987", ""]
     rejected = [i for i in issues if not i.kept]
-    assert [r["line"] for r in chunk.rejects] == [i.line for i in rejected] == [3, 5, 6, 7, 8]
+    assert [r["line"] for r in chunk.rejects] == [i.line for i in rejected] == [3, 5, 6, 7, 8, 9]
     assert [r["id"] for r in chunk.rejects] == [i.id for i in rejected]
+    assert [i.field for i in rejected] == [
+        None,
+        "body",
+        "body",
+        "body",
+        "body",
+        "key",
+    ]  # 9: a lone surrogate id
     for reject, issue in zip(chunk.rejects[1:], rejected[1:], strict=True):
-        assert reject["reason"] == f"field 'body': {issue.reason}"
+        assert reject["reason"] == f"field {issue.field!r}: {issue.reason}"
 
 
 # --------------------------------------------------------------------------- formats
@@ -241,27 +249,50 @@ def test_csv_and_parquet_inputs_give_the_same_output(model_dir, rows, tmp_path):
     assert outputs == [(tmp_path / "out.jsonl").read_bytes()] * 3
 
 
-def test_csv_output_json_encodes_lists_and_dicts(model_dir, rows, tmp_path):
+def test_csv_output_is_flat_labels_joined_and_a_score_column_per_label(model_dir, rows, tmp_path):
     inp = write_jsonl(tmp_path / "in.jsonl", rows)
     run(model_dir, inp, tmp_path / "out.jsonl", keep_fields="source")
     run(model_dir, inp, tmp_path / "out.csv", keep_fields="source")
     as_json = read_jsonl(tmp_path / "out.jsonl")
     table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    labels = {axis: sorted(as_json[0]["scores"][axis]) for axis in ("regions", "themes")}
+    scores = [f"score_{axis}_{label}" for axis in ("regions", "themes") for label in labels[axis]]
     assert list(table.columns) == [
         "id",
         "source",
         "regions",
         "themes",
         "primary_region",
-        "scores",
+        *scores,
         "truncated",
     ]
+    assert "score_regions_Europe" in scores
     for expected, (_, row) in zip(as_json, table.iterrows(), strict=True):
         assert row["id"] == expected["id"] and row["source"] == expected["source"]
-        assert json.loads(row["regions"]) == expected["regions"]
-        assert json.loads(row["scores"]) == expected["scores"]
-        assert json.loads(row["truncated"]) is False
+        for axis in ("regions", "themes"):
+            assert row[axis] == "|".join(expected[axis])  # no JSON in cells
+            for label in labels[axis]:
+                assert float(row[f"score_{axis}_{label}"]) == expected["scores"][axis][label]
+        assert row["truncated"] == "false"
         assert row["primary_region"] == (expected["primary_region"] or "")  # null is an empty cell
+    numbers = pd.read_csv(tmp_path / "out.csv")  # a tool reads the score columns as numbers
+    assert all(numbers[c].dtype == float for c in scores)
+
+
+def test_csv_output_top_k_and_explain_leave_other_labels_empty(model_dir, rows, tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", rows[:8])
+    run(model_dir, inp, tmp_path / "out.jsonl", top_k=1, explain=True)
+    run(model_dir, inp, tmp_path / "out.csv", top_k=1, explain=True)
+    as_json = read_jsonl(tmp_path / "out.jsonl")
+    table = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    for expected, (_, row) in zip(as_json, table.iterrows(), strict=True):
+        for axis in ("regions", "themes"):
+            filled = {
+                c.removeprefix(f"score_{axis}_") for c in table.columns if c.startswith(f"score_{axis}_")
+            }
+            assert {lab for lab in filled if row[f"score_{axis}_{lab}"]} == set(expected["scores"][axis])
+            for label, terms in expected["evidence"][axis].items():
+                assert row[f"evidence_{axis}_{label}"] == "|".join(t for t, _ in terms)
 
 
 def test_parquet_output_reads_back_with_pandas(model_dir, rows, tmp_path):
@@ -322,7 +353,9 @@ def test_empty_input_gives_an_empty_output(model_dir, tmp_path):
         summary = run(model_dir, tmp_path / "in.jsonl", tmp_path / name)
         assert summary["read"] == summary["written"] == 0 and not summary["over_reject_limit"]
     assert (tmp_path / "out.jsonl").read_bytes() == b""
-    assert (tmp_path / "out.csv").read_text() == "id,regions,themes,primary_region,scores,truncated\n"
+    header = (tmp_path / "out.csv").read_text()
+    assert header.startswith("id,regions,themes,primary_region,score_regions_") and header.count("\n") == 1
+    assert header.endswith(",truncated\n")
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 0
 
 
