@@ -192,6 +192,11 @@ class AxisConfig(Strict):
     drop_unlabelled: bool = Field(False, description="drop documents with no label on this axis")
     min_support: int = Field(5, ge=1, description="labels with fewer training documents are dropped")
     at_least_one: bool = Field(False, description="always predict the top label when none passes")
+    multi_label: bool = Field(
+        True,
+        description="false: single-label data (one label per document): exactly one label each, the most "
+        "probable, no thresholds; scores sum to 1; accuracy and macro-F1 reported and used for promotion",
+    )
     C: float | None = Field(
         None, gt=0.0, description="regularisation of this axis's heads (default: model.C)"
     )

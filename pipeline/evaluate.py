@@ -24,7 +24,8 @@ def evaluate_split(
 
     With a ``corpus`` column naming several corpora (or gold ``None`` for unknown), each document is scored
     on the labels its corpus covers and the report gains one section per corpus (``covered_report``). A
-    model with a home country (``features.gazetteer.home``) is scored with it, as predict scores it.
+    model with a home country (``features.gazetteer.home``) is scored with it, as predict scores it. A
+    single-label axis of the model (``multi_label: false``) reports accuracy too.
     """
     if hasattr(tagger, "tag"):
         _, scores, pred = tagger.tag(frame)
@@ -32,11 +33,11 @@ def evaluate_split(
         scores = tagger.predict_scores(frame)
         pred = tagger.labels_from_scores(scores)
     corpora = list(frame["corpus"]) if "corpus" in frame else []
+    single = tagger.single_label_axes() if hasattr(tagger, "single_label_axes") else []
+    labels = scored_labels(tagger.labels_, gold)
     if len(set(corpora)) > 1 or any(row is None for rows in gold.values() for row in rows):
-        return covered_report(
-            gold, pred, scores, scored_labels(tagger.labels_, gold), corpora, coverage
-        ), scores
-    return evaluation_report(gold, pred, scored_labels(tagger.labels_, gold)), scores
+        return covered_report(gold, pred, scores, labels, corpora, coverage, single), scores
+    return evaluation_report(gold, pred, labels, single), scores
 
 
 def _gold_from_file(

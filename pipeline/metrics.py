@@ -10,13 +10,18 @@ would measure the split rather than the model. This is the Reuters R90 conventio
 the ApteMod test split, so both conventions agree there). Predictions of such labels still cost micro
 precision, and every label of the axis stays in ``per_label`` with its support, so the averages can be
 recomputed either way.
+
+A single-label axis (``multi_label: false``: the model gives each document exactly one label) also reports
+``accuracy``, the share of documents whose predicted label is their gold label; with one gold and one
+predicted label per document it equals micro-F1. Promotion compares such an axis on accuracy and macro-F1
+by default (``default_promotion_metrics``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,21 @@ SUMMARY_METRICS = (
     "samples_f1",
     "subset_accuracy",
 )
+SINGLE_LABEL_METRICS = ("accuracy",)
+"""Summary metrics a single-label axis adds to ``SUMMARY_METRICS``."""
+
+
+def axis_metric_names(multi_label: bool = True) -> tuple[str, ...]:
+    """The summary metrics an axis's report offers: what ``<axis>/<metric>`` (promotion, MLflow) may name."""
+    return SUMMARY_METRICS if multi_label else (*SUMMARY_METRICS, *SINGLE_LABEL_METRICS)
+
+
+def default_promotion_metrics(multi_label: bool = True) -> tuple[str, ...]:
+    """The metrics promotion compares on an axis when the config names none: micro-F1 on a multi-label
+    axis; accuracy and macro-F1 on a single-label one."""
+    return ("micro_f1",) if multi_label else ("accuracy", "macro_f1")
+
+
 _METRIC_UNSAFE = re.compile(r"[^\w.\- ]")  # MLflow's allowed characters, minus "/": a label is one segment
 
 
@@ -131,9 +151,13 @@ def _samples_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def axis_metrics(
-    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], labels: Sequence[str]
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    single_label: bool = False,
 ) -> dict[str, Any]:
-    """Micro, macro and per-document scores of one label axis, plus per-label precision/recall/F1/support.
+    """Micro, macro and per-document scores of one label axis, plus per-label precision/recall/F1/support;
+    with ``single_label`` also ``accuracy`` (the share of documents whose predicted labels are their gold).
 
     Labels outside ``labels`` are ignored and their occurrences (gold and predicted) counted in
     ``ignored_labels``; ``None`` stands for a document without labels. Macro averages cover the
@@ -151,8 +175,10 @@ def axis_metrics(
     y_true, y_pred = _binarize(gold_kept, labels), _binarize(pred_kept, labels)
     micro, per_label = _micro(y_true, y_pred), _per_label(y_true, y_pred, labels)
     macro = _macro(per_label)
+    exact = float((y_true == y_pred).all(axis=1).mean())
     return {
         "n_docs": len(gold_rows),
+        **({"accuracy": exact} if single_label else {}),
         "micro_f1": micro["micro_f1"],
         "macro_f1": macro["macro_f1"],
         "micro_precision": micro["micro_precision"],
@@ -160,7 +186,7 @@ def axis_metrics(
         "macro_precision": macro["macro_precision"],
         "macro_recall": macro["macro_recall"],
         "samples_f1": _samples_f1(y_true, y_pred),
-        "subset_accuracy": float((y_true == y_pred).all(axis=1).mean()),
+        "subset_accuracy": exact,
         "n_labels": len(labels),
         "macro_labels": macro["macro_labels"],
         "ignored_labels": gold_ignored + pred_ignored,
@@ -193,8 +219,10 @@ def evaluation_report(
     gold: Mapping[str, Sequence[Sequence[str]]],
     pred: Mapping[str, Sequence[Sequence[str]]],
     labels: Mapping[str, Sequence[str]],
+    single_label: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The DESIGN §3 report ``{"n_docs": N, "axes": {axis: axis_metrics(...)}}`` for every axis of ``gold``.
+    """The DESIGN §3 report ``{"n_docs": N, "axes": {axis: axis_metrics(...)}}`` for every axis of ``gold``;
+    the axes of ``single_label`` report accuracy too.
 
     Axes present only in ``pred`` or ``labels`` are left out. Raises ``ValueError`` when an axis of ``gold``
     has no predictions or labels, or when its lengths differ (the message names the axis and both lengths).
@@ -202,7 +230,9 @@ def evaluation_report(
     n_docs = _checked_axes(gold, pred, labels)
     return {
         "n_docs": n_docs,
-        "axes": {axis: axis_metrics(gold[axis], pred[axis], labels[axis]) for axis in gold},
+        "axes": {
+            axis: axis_metrics(gold[axis], pred[axis], labels[axis], axis in single_label) for axis in gold
+        },
     }
 
 
@@ -216,8 +246,8 @@ def _metric_segment(name: str) -> str:
 
 
 def metric_items(report: Mapping[str, Any], split: str) -> dict[str, float]:
-    """Flat ``{name: value}`` for MLflow: the summary metrics ``<split>/<axis>/<metric>`` (and top-1 ones,
-    where present), then ``<split>/<corpus>/<axis>/<metric>`` per corpus (``corpus_metric_items``).
+    """Flat ``{name: value}`` for MLflow: the summary metrics ``<split>/<axis>/<metric>`` (and accuracy and
+    top-1 ones, where present), then ``<split>/<corpus>/<axis>/<metric>`` per corpus (``corpus_metric_items``).
 
     Per-label figures are no metrics: they are one table per split (``label_rows``). Axis and corpus names
     are made safe for MLflow metric keys (alphanumerics, ``_ - .`` and spaces; anything else, including "/",
@@ -316,6 +346,7 @@ def _covered_axis(
     scores: np.ndarray | None,
     model_labels: Sequence[str],
     allowed: Sequence[frozenset[str] | None],
+    single_label: bool = False,
 ) -> dict[str, Any] | None:
     """``axis_metrics`` over the documents of ``rows`` whose gold is known, predictions limited to the
     labels each document's corpus covers; with top-1 scores when every one of them has one gold label."""
@@ -327,7 +358,7 @@ def _covered_axis(
     union = None if any(allowed[i] is None for i in keep) else frozenset().union(*(allowed[i] for i in keep))
     known = [label for label in model_labels if union is None or label in union]
     labels = known + sorted({label for row in g for label in row} - set(known))
-    out = axis_metrics(g, p, labels)
+    out = axis_metrics(g, p, labels, single_label)
     if scores is not None and all(len(row) == 1 for row in g):
         top = [_top_label(scores[i], model_labels, allowed[i]) for i in keep]
         out.update(top1_metrics(g, top))
@@ -341,10 +372,12 @@ def covered_report(
     model_labels: Mapping[str, Sequence[str]],
     corpora: Sequence[str],
     coverage: Coverage | None = None,
+    single_label: Collection[str] = (),
 ) -> dict[str, Any]:
     """The evaluation report of documents from one or several corpora: gold ``None`` is unknown (the
     document is left out of that axis), a document is scored only on the labels its corpus covers, and with
-    several corpora the report has a ``corpora`` section, one report per corpus."""
+    several corpora the report has a ``corpora`` section, one report per corpus. The axes of
+    ``single_label`` report accuracy too."""
     n = len(corpora)
     allowed = {axis: [_allowed(coverage, corpus, axis) for corpus in corpora] for axis in gold}
 
@@ -353,7 +386,13 @@ def covered_report(
         for axis, rows_gold in gold.items():
             axis_scores = scores.get(axis) if scores is not None else None
             metrics = _covered_axis(
-                rows, rows_gold, pred[axis], axis_scores, model_labels[axis], allowed[axis]
+                rows,
+                rows_gold,
+                pred[axis],
+                axis_scores,
+                model_labels[axis],
+                allowed[axis],
+                axis in single_label,
             )
             if metrics is not None:
                 axes[axis] = metrics
@@ -383,8 +422,8 @@ def corpus_metric_items(report: Mapping[str, Any], split: str) -> dict[str, floa
 def _summary_items(
     prefix: str, metrics: Mapping[str, Any], names: Sequence[str] = SUMMARY_METRICS
 ) -> dict[str, float]:
-    """``{prefix/name: value}`` for ``names`` (and top-1 metrics, where present) of one axis."""
-    present = [m for m in (*names, *TOP1_METRICS) if m in metrics]
+    """``{prefix/name: value}`` for ``names`` (and accuracy and top-1 metrics, where present) of one axis."""
+    present = [m for m in (*SINGLE_LABEL_METRICS, *names, *TOP1_METRICS) if m in metrics]
     return {f"{prefix}/{name}": float(metrics[name]) for name in present}
 
 

@@ -8,6 +8,11 @@ training documents (``"cv"``: more positives per label, the validation split sta
 ``cv_use_validation=True`` it is folded in as well). After fitting, all heads live in one coefficient
 matrix, so scoring a batch is one sparse product.
 
+A single-label axis (``multi_label`` false for it: one section per article) trains the same one-vs-rest
+heads and Platt sigmoids, but tunes no thresholds: each document gets exactly one label, its most probable
+one, and the axis's scores are the Platt probabilities divided by their sum, so they sum to 1
+(``ScoringMixin.scores_from_features``).
+
 The tagger is a scikit-learn estimator: ``fit``, ``predict`` (per axis, a 0/1 indicator matrix),
 ``predict_proba`` (per axis, probabilities), ``score`` (mean micro-F1 over the axes), parameters checked at
 ``fit`` against ``_parameter_constraints``; ``clone``, ``get_params`` and ``GridSearchCV`` work on it.
@@ -170,6 +175,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "min_support": [Interval(Integral, 1, None, closed="left"), Mapping],
         "at_least_one": ["boolean", Mapping],
+        "multi_label": ["boolean", Mapping],
         "threshold_strategy": [StrOptions({"validation", "cv", "fixed"})],
         "cv_folds": [Interval(Integral, 2, None, closed="left")],
         "default_threshold": [Interval(Real, 0, 1, closed="neither")],
@@ -206,6 +212,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         recent_corpora: Sequence[str] = (),
         recent_weight: float = 1.0,
         recent_axes: Sequence[str] | None = None,
+        multi_label: Mapping[str, bool] | bool = True,
     ) -> None:
         self.featurizer = featurizer
         self.axes = axes
@@ -227,6 +234,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         self.recent_corpora = recent_corpora
         self.recent_weight = recent_weight
         self.recent_axes = recent_axes
+        self.multi_label = multi_label
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -242,6 +250,9 @@ class NewsTagger(ScoringMixin, BaseEstimator):
 
     def _at_least_one(self, axis: str) -> bool:
         return bool(self._per_axis(self.at_least_one, axis, False))
+
+    def _multi_label(self, axis: str) -> bool:
+        return bool(self._per_axis(self.multi_label, axis, True))
 
     def _base(self, axis: str = "") -> Any:
         """The unfitted binary model of one label of ``axis`` (``C`` may differ per axis; ``random_state``
@@ -509,17 +520,27 @@ class NewsTagger(ScoringMixin, BaseEstimator):
 
     def _calibrate(self, scores: np.ndarray, y: np.ndarray, mask: np.ndarray | None) -> None:
         """Platt sigmoid and F1-best threshold per label, from held-out scores of the documents ``mask``
-        allows for it (with ``threshold_strategy="fixed"``: training scores, default thresholds)."""
+        allows for it (with ``threshold_strategy="fixed"``: training scores, default thresholds). Labels of
+        a single-label axis (``multi_label`` false) get their sigmoid but no threshold (0.0, source
+        ``argmax``): each document gets its most probable label."""
         n = y.shape[1]
         self.platt_ = np.tile(np.array([[1.0, 0.0]], dtype=np.float64), (n, 1))
         self.thresholds_ = np.full(n, self.default_threshold, dtype=np.float64)
         self.threshold_source_ = ["default"] * n
+        single = np.zeros(n, dtype=bool)
+        for axis, s in self._slices().items():
+            single[s] = not self._multi_label(axis)
+        self.thresholds_[single] = 0.0
+        for j in np.flatnonzero(single):
+            self.threshold_source_[j] = "argmax"
         for j in range(n):
             rows = slice(None) if mask is None else mask[:, j]
             s_j, y_j = scores[rows, j].astype(np.float64), y[rows, j]
             if not len(y_j):
                 continue
             self.platt_[j] = fit_platt(s_j, y_j)
+            if single[j]:
+                continue
             if self.threshold_strategy == "fixed" or y_j.sum() < self.min_positives:
                 continue
             probs = sigmoid(self.platt_[j, 0] * s_j + self.platt_[j, 1])
@@ -560,6 +581,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
             axes=list(self.axes),
             labels={a: list(v) for a, v in self.labels_.items()},
             at_least_one={a: self._at_least_one(a) for a in self.axes},
+            multi_label={a: self._multi_label(a) for a in self.axes},
             dropped_labels=self.dropped_labels_,
             trained_on=getattr(self, "trained_on_", {}),
             recent_corpora=list(self.recent_corpora),
@@ -646,6 +668,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
             "n_features": int(self.coef_.shape[0]),
             "trained_on": getattr(self, "trained_on_", {}),
             "recent_corpora": list(self.recent_corpora),
+            "multi_label": {a: self._multi_label(a) for a in self.axes},
         }
 
 
@@ -677,6 +700,7 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         max_iter=m.max_iter,
         min_support={a: ax.min_support for a, ax in cfg.axes.items()},
         at_least_one={a: ax.at_least_one for a, ax in cfg.axes.items()},
+        multi_label={a: ax.multi_label for a, ax in cfg.axes.items()},
         threshold_strategy=t.strategy,
         cv_folds=t.cv_folds,
         default_threshold=t.default,

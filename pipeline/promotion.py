@@ -10,6 +10,8 @@ The central ``confidence`` interval of those differences is the noise band of th
 - *better*: the interval's lower bound is above 0; *worse*: its upper bound is below 0; else *within
   the noise*.
 - The challenger is promoted when at least one comparison is better and none is worse.
+- A single-label axis (``multi_label: false``) also offers ``accuracy``; ``metrics.default_promotion_metrics``
+  names the metrics an axis is compared on when the config names none (single-label: accuracy and macro-F1).
 - No champion: promoted. A champion that cannot be scored on these documents (its model cannot be loaded,
   or it lacks an axis of the metrics): promoted, and the reason says why (``not_comparable``).
 
@@ -31,10 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.metrics import SUMMARY_METRICS
+from pipeline.metrics import axis_metric_names
 
-METRICS = SUMMARY_METRICS  # a promotion metric is one of an axis's summary metrics
+METRICS = axis_metric_names(multi_label=False)  # a promotion metric is one of an axis's summary metrics
 _SHOWN = {
+    "accuracy": "accuracy",
     "micro_f1": "micro-F1",
     "macro_f1": "macro-F1",
     "micro_precision": "micro precision",
@@ -222,7 +225,7 @@ def _document_counts(metric: str, gold: np.ndarray, pred: np.ndarray) -> np.ndar
         g, p, t = gold.sum(1), pred.sum(1), tp.sum(1)
         per_doc = np.where(g + p == 0, 1.0, 2 * t / np.maximum(g + p, 1))
         return np.stack([per_doc, ones], axis=1)
-    if metric == "subset_accuracy":
+    if metric in ("subset_accuracy", "accuracy"):  # accuracy: a single-label axis's (metrics.axis_metrics)
         return np.stack([(gold == pred).all(axis=1).astype(np.float64), ones], axis=1)
     raise ValueError(f"unknown promotion metric {metric!r}; known: {', '.join(METRICS)}")
 

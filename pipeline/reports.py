@@ -100,14 +100,21 @@ def report_markdown(report: Mapping[str, Any], title: str, extra: Mapping[str, s
 
 
 def summary_lines(report: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """One short line per axis (micro/macro F1, micro P/R, top-1 accuracy where gold is single-label,
-    documents), then the same per corpus when the report has several; other top-level keys are ignored."""
+    """One short line per axis (accuracy: a single-label axis's, else exact-match accuracy; micro/macro F1,
+    micro P/R, top-1 accuracy where gold is single-label, documents), then the same per corpus when the
+    report has several; other top-level keys are ignored."""
     lines = []
     for axis, m in report.get("axes", {}).items():
         n_labels = m.get("n_labels", len(m.get("per_label", {})))
         top1 = f"  top-1 acc {m['top1_accuracy']:.3f}" if "top1_accuracy" in m else ""
+        if "accuracy" in m:
+            acc = f"accuracy {m['accuracy']:.3f}  "
+        elif "subset_accuracy" in m:
+            acc = f"exact-match acc {m['subset_accuracy']:.3f}  "
+        else:
+            acc = ""
         lines.append(
-            f"{prefix}{axis}: micro-F1 {m['micro_f1']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+            f"{prefix}{axis}: {acc}micro-F1 {m['micro_f1']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
             f"P {m['micro_precision']:.3f}  R {m['micro_recall']:.3f}{top1}  "
             f"({m.get('n_docs', report.get('n_docs', '?'))} docs, {m.get('macro_labels', n_labels)}/{n_labels} labels)"
         )

@@ -335,7 +335,9 @@ class ScoringMixin:
     """From a feature matrix to probabilities, thresholds, labels and evidence.
 
     Needs ``axes``, ``labels_`` (axis -> labels), ``coef_`` (n_features, n_labels), ``intercept_``,
-    ``platt_`` (n_labels, 2), ``thresholds_``, ``transform_docs``, ``feature_names`` and ``_at_least_one``.
+    ``platt_`` (n_labels, 2), ``thresholds_``, ``transform_docs``, ``feature_names``, ``_at_least_one`` and
+    ``_multi_label`` (false for a single-label axis: one label per document, its most probable one; its
+    scores are the Platt probabilities divided by their sum, so they sum to 1; no thresholds apply).
     """
 
     axes: Sequence[str]
@@ -354,6 +356,13 @@ class ScoringMixin:
     def _at_least_one(self, axis: str) -> bool:  # pragma: no cover - defined by the class
         raise NotImplementedError
 
+    def _multi_label(self, axis: str) -> bool:  # pragma: no cover - defined by the class
+        raise NotImplementedError
+
+    def single_label_axes(self) -> list[str]:
+        """The axes that give each document exactly one label (``multi_label: false``)."""
+        return [axis for axis in self.axes if not self._multi_label(axis)]
+
     def _raw(self, M: Any) -> np.ndarray:
         return np.asarray(M @ self.coef_) + self.intercept_
 
@@ -365,10 +374,17 @@ class ScoringMixin:
         return out
 
     def scores_from_features(self, M: Any) -> dict[str, np.ndarray]:
-        """Per axis, probabilities of shape (n_docs, n_labels) from a feature matrix."""
+        """Per axis, probabilities of shape (n_docs, n_labels) from a feature matrix; on a single-label
+        axis the Platt probabilities divided by their sum (each row sums to 1)."""
         raw = self._raw(M)
         probs = sigmoid(raw * self.platt_[:, 0] + self.platt_[:, 1])
-        return {axis: probs[:, s] for axis, s in self._slices().items()}
+        out = {}
+        for axis, s in self._slices().items():
+            p = probs[:, s]
+            if not self._multi_label(axis) and p.shape[1]:
+                p = p / p.sum(axis=1, keepdims=True)
+            out[axis] = p
+        return out
 
     def predict_scores(self, X: Any) -> dict[str, np.ndarray]:
         """Per axis, label probabilities of shape (n_docs, n_labels), columns in ``labels_[axis]`` order."""
@@ -391,10 +407,17 @@ class ScoringMixin:
     def hits_from_scores(
         self, scores: Mapping[str, np.ndarray], overrides: Mapping[str, float] | None = None
     ) -> dict[str, np.ndarray]:
-        """Per axis, a boolean (n_docs, n_labels) matrix: which labels each document gets."""
+        """Per axis, a boolean (n_docs, n_labels) matrix: which labels each document gets (on a single-label
+        axis exactly one, the most probable; threshold overrides do not apply to it)."""
         out: dict[str, np.ndarray] = {}
         for axis, t in self.thresholds(overrides).items():
             probs = scores[axis]
+            if not self._multi_label(axis):
+                hit = np.zeros(probs.shape, dtype=bool)
+                if probs.shape[1]:
+                    hit[np.arange(len(probs)), probs.argmax(axis=1)] = True
+                out[axis] = hit
+                continue
             hit = probs >= t
             if self._at_least_one(axis) and probs.shape[1]:
                 empty = ~hit.any(axis=1)
@@ -880,6 +903,7 @@ class Scorer(ScoringMixin):
         self.platt_ = arrays["platt"]
         self.thresholds_ = arrays["thresholds"]
         self.at_least_one_ = dict(meta["at_least_one"])
+        self.multi_label_ = {a: bool(v) for a, v in meta.get("multi_label", {}).items()}
         self.include_title = bool(meta["include_title"])
         self.blocks = list(meta["blocks"])  # [(name, n_columns)], in column order
         self._words: WordCounter | None = None
@@ -891,6 +915,9 @@ class Scorer(ScoringMixin):
 
     def _at_least_one(self, axis: str) -> bool:
         return bool(self.at_least_one_.get(axis, False))
+
+    def _multi_label(self, axis: str) -> bool:
+        return self.multi_label_.get(axis, True)  # scorers written before the setting: multi-label
 
     # -- the blocks
 
@@ -1011,6 +1038,7 @@ class Scorer(ScoringMixin):
             "thresholds": {a: dict(zip(self.labels_[a], map(float, th[a]), strict=True)) for a in self.axes},
             "n_features": int(self.coef_.shape[0]),
             **{k: self.meta[k] for k in ("dropped_labels", "trained_on", "recent_corpora") if k in self.meta},
+            "multi_label": {a: self._multi_label(a) for a in self.axes},
         }
 
     # -- files

@@ -60,7 +60,9 @@ def test_report_markdown_has_summary_and_per_label_rows_by_support(report):
 def test_summary_lines_one_per_axis_tolerating_extra_keys(report):
     lines = summary_lines({**report, "model": "models:/news-tagger@champion", "split": "test"})
 
-    assert lines == ["themes: micro-F1 0.667  macro-F1 0.556  P 0.750  R 0.600  (4 docs, 3/3 labels)"]
+    assert lines == [
+        "themes: exact-match acc 0.250  micro-F1 0.667  macro-F1 0.556  P 0.750  R 0.600  (4 docs, 3/3 labels)"
+    ]
 
 
 def test_top_terms_markdown_renders_one_table_per_axis():

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import clone
 from sklearn.preprocessing import normalize
 from synthetic import synthetic_corpus
 
@@ -54,6 +55,13 @@ def tagger() -> NewsTagger:
 
 
 @pytest.fixture(scope="module")
+def single_tagger(tagger: NewsTagger) -> NewsTagger:
+    """The same tagger with ``themes`` single-label (``multi_label: false``)."""
+    (xt, yt), (xv, yv) = synthetic_corpus(240, 1), synthetic_corpus(80, 2)
+    return clone(tagger).set_params(multi_label={"themes": False}).fit(xt, yt, xv, yv)
+
+
+@pytest.fixture(scope="module")
 def docs() -> dict[str, list[str]]:
     texts, _ = synthetic_corpus(80, 3)
     texts = list(texts) + ODD_TEXTS
@@ -61,7 +69,9 @@ def docs() -> dict[str, list[str]]:
     return {"title": titles, "text": texts}
 
 
-def test_scores_and_features_are_bit_identical(tagger: NewsTagger, docs, tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["tagger", "single_tagger"])
+def test_scores_and_features_are_bit_identical(which: str, request, docs, tmp_path: Path) -> None:
+    tagger = request.getfixturevalue(which)
     path = tmp_path / "scorer.npz"
     tagger.compile().save(path)
     scorer = load_scorer(path, hashlib.sha256(path.read_bytes()).hexdigest())
@@ -79,6 +89,8 @@ def test_scores_and_features_are_bit_identical(tagger: NewsTagger, docs, tmp_pat
     assert list(tagger.feature_names()) == list(scorer.feature_names())
     assert tagger.explain(docs, 3) == scorer.explain(docs, 3)
     assert scorer.describe()["thresholds"] == tagger.describe()["thresholds"]
+    single = [] if which == "tagger" else ["themes"]
+    assert scorer.single_label_axes() == tagger.single_label_axes() == single
 
 
 def test_python_and_arrow_tokenizers_give_the_same_counts(tagger: NewsTagger, docs, monkeypatch) -> None:
