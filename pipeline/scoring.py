@@ -490,13 +490,14 @@ class ScoringMixin:
         overrides: Mapping[str, float] | None = None,
     ) -> list[dict[str, tuple[str, float, float]]]:
         """Per document, per axis: the label that came closest to its threshold without being given, as
-        (label, score, threshold), when its score is within ``NEAR_MISS`` of the threshold. Axes where a
-        document always gets its best label (``at_least_one`` with no label given) have none then."""
+        (label, score, threshold), when its score is within ``NEAR_MISS`` of the threshold. A single-label
+        axis has none: it gives its most probable label, no threshold applies."""
         out: list[dict[str, tuple[str, float, float]]] = []
         thresholds = self.thresholds(overrides)
+        multi = [axis for axis in self.axes if self._multi_label(axis)]
         for i in range(len(next(iter(labels.values()), []))):
             doc: dict[str, tuple[str, float, float]] = {}
-            for axis in self.axes:
+            for axis in multi:
                 given = set(labels[axis][i])
                 best: tuple[str, float, float] | None = None
                 for j, label in enumerate(self.labels_[axis]):

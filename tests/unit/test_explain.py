@@ -4,6 +4,7 @@ and why a label just under its threshold fell short. On a small tagger with the 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from synthetic import FILLER, synthetic_rows
 
@@ -109,3 +110,22 @@ def test_a_label_just_under_its_threshold_says_why_it_fell_short(tagger: NewsTag
     if far:  # far under its threshold: no near miss, no evidence
         labels = tagger.labels_from_scores(scores, far)
         assert "Latin America" not in tagger.explain_features(M, labels, 5, far)[0]["regions"]
+
+
+def test_a_single_label_axis_has_no_near_miss() -> None:
+    (rows_t, yt), (rows_v, yv) = synthetic_rows(300, 1, PLACES), synthetic_rows(100, 2, PLACES)
+    xt, xv = [r["text"] for r in rows_t], [r["text"] for r in rows_v]
+    single = NewsTagger(
+        Featurizer(word_min_df=1), axes=("themes",), min_support=3, n_jobs=1, multi_label=False
+    ).fit(xt, {"themes": yt["themes"]}, xv, {"themes": yv["themes"]})
+    M = single.transform_docs(DOCS)
+    scores = single.scores_from_features(M)
+    labels = single.labels_from_scores(scores)
+    assert all(len(given) == 1 for given in labels["themes"])
+    runner_up = int(
+        np.argsort(-scores["themes"][0])[1]
+    )  # a threshold just above it: not a reason on this axis
+    over = {single.labels_["themes"][runner_up]: float(scores["themes"][0, runner_up]) + NEAR_MISS / 2}
+    assert single.near_misses(scores, labels, over) == [{}] * len(DOCS["text"])
+    evidence = single.explain_features(M, labels, 5, over)
+    assert [set(doc["themes"]) for doc in evidence] == [set(given) for given in labels["themes"]]
