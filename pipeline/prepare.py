@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.config import Config, ConfigError, NamedCorpus, SplitConfig
 from pipeline.corpora import CorpusError, ReadIssue, Record, read_corpus
+from pipeline.corpora.files import DUPLICATE_ID
 from pipeline.corpora.reuters import check_reuters_dir, download_reuters
 from pipeline.taxonomy import LabelMap, country_regions, identity_map, load_taxonomy
 
@@ -380,6 +381,7 @@ def build_report(
         "n_read": n_read,
         "n_rejected": sum(not i.kept for i in issues),
         "n_notes": sum(i.kept for i in issues),
+        "duplicate_ids": sum(i.kept and i.reason.startswith(DUPLICATE_ID) for i in issues),
         "documents": {s: len(rows) for s, rows in splits.items()},
         "labels": {axis: sorted(per_label[axis]) for axis in cfg.axes},
         "per_label": per_label,
@@ -596,6 +598,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     dup = report["duplicates"]["across_splits"]
     if dup:
         lines.append("duplicate texts across splits: " + ", ".join(f"{k} {v}" for k, v in dup.items()))
+    if report.get("duplicate_ids"):
+        lines.append(f"repeated ids (kept, noted below): {report['duplicate_ids']:,}")
     if report["short_texts"]["count"]:
         lines.append(
             f"very short texts (< {report['short_texts']['min_chars']} chars): {report['short_texts']['count']}"

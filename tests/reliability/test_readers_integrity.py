@@ -304,3 +304,25 @@ def test_a_repeated_id_is_kept_and_noted_in_the_data_report(tmp_path):
     ]
     assert "duplicate id (first on line 1)" in issues[0].reason
     assert f"first on {train}, line 2" in issues[1].reason
+
+
+def test_the_data_report_counts_repeated_ids(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.prepare import prepare, summary_lines
+
+    places = ["Paris", "Lagos", "Lima", "Tokyo"]
+    rows = [
+        {"id": f"a{i}", "text": f"Markets in {places[i % 4]} moved.", "desk": [places[i % 4]]}
+        for i in range(40)
+    ]
+    rows += [dict(rows[3], text="A second story."), dict(rows[7], text="A third one.")]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"name: dups\ncorpus: {{format: jsonl, path: {data}, label_fields: {{desk: desk}}}}\n"
+        f"axes: {{desk: {{source: desk, min_support: 2}}}}\nprocessed_dir: {tmp_path / 'processed'}\n"
+    )
+    report = prepare(load_config(config), say=lambda _: None).report
+    assert report["duplicate_ids"] == 2 and sum(report["documents"].values()) == 42
+    assert "repeated ids (kept, noted below): 2" in summary_lines(report)
