@@ -15,7 +15,13 @@ from typing import Any, TextIO
 
 from pipeline import DEFAULT_CONFIG, __version__
 
-EXIT_OK, EXIT_REJECTS, EXIT_USAGE, EXIT_IO = 0, 1, 2, 3
+EXIT_OK, EXIT_REJECTS, EXIT_USAGE, EXIT_IO, EXIT_CRASH = 0, 1, 2, 3, 4
+DEBUG_ENV = "NEWSTAG_DEBUG"  # set to 1 to see the traceback of an unexpected error
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 predict rejected more rows than --max-reject-rate; 2 usage, config or model "
+    "error; 3 I/O error (disk full, permission denied); 4 unexpected error, a bug: please report it "
+    f"({DEBUG_ENV}=1 shows the traceback); 130 interrupted"
+)
 DEFAULT_MODEL = "models:/news-tagger@champion"
 
 # Nothing this tool does may call out: telemetry off, Hugging Face offline unless the user says otherwise.
@@ -465,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="newstag",
         description="Tag news articles by region and by theme: prepare data, train, tune, evaluate, predict, inspect the registry.",
-        epilog="Run 'newstag COMMAND --help' for a command's options.",
+        epilog=f"Run 'newstag COMMAND --help' for a command's options. {EXIT_CODES}.",
     )
     parser.add_argument("--version", action="version", version=f"newstag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -505,6 +511,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"newstag {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, its own exit code, the traceback only when asked for
+        return _crashed(args.command, exc)
+
+
+def _crashed(command: str, exc: Exception) -> int:
+    """Report an unexpected error in one line (the traceback too with $NEWSTAG_DEBUG); returns exit code 4."""
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    what = " ".join(str(exc).split())[:300] or "(no message)"
+    print(
+        f"newstag {command}: unexpected error: {type(exc).__name__}: {what} -- this is a bug in newstag, "
+        f"please report it (run again with {DEBUG_ENV}=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_CRASH
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from pipeline.errors import UsageError
 from pipeline.loading import load_tagger
 from pipeline.predict.encode import Batch, Encoding, score_chunk
 from pipeline.predict.engines import Engine, make_engine
-from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink
+from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink, run_files
 from pipeline.scoring import MODEL_HOME, REGION_AXIS
 
 STDIO = "-"
@@ -104,10 +105,30 @@ def _check_numbers(
 
 
 def _check_paths(input: str, output: str, resume: bool) -> None:
-    if output != STDIO and input != STDIO and Path(output).resolve() == Path(input).resolve():
-        raise UsageError(f"{output}: the output would overwrite the input")
+    """UsageError when the input is the output or one of the files the run writes beside it (its part,
+    rejects or progress files), by name, through a link, or as a hard link (the same inode)."""
     if resume and STDIO in (input, output):
         raise UsageError("--resume needs a named input and output file (not -)")
+    if STDIO in (input, output):
+        return
+    if _same_file(input, output):
+        raise UsageError(f"{output}: the output would overwrite the input")
+    for what, path in run_files(output).items():
+        if _same_file(input, path):
+            raise UsageError(
+                f"{input}: the input is this run's own {what} ({path}), which the run would overwrite "
+                "or remove; give another --output, or copy the input elsewhere first"
+            )
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same resolved path, or (both existing) the same inode."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
 
 
 def _check_stream(input: str, output: str, out_fmt: str, resume: bool, elsewhere: bool) -> None:
@@ -231,6 +252,58 @@ def reject_of(line: int, issue: ReadIssue) -> dict[str, Any]:
     return {"line": line, "id": issue.id, "reason": reason}
 
 
+@dataclass
+class RowTrace:
+    """What the rows read so far held: a running sha256 of what each became (its document and kept values,
+    or its reject), which ``--resume`` checks the input against; and, for the reject message, the rows that
+    lacked a field and the columns of the first of them."""
+
+    sha256: Any = field(default_factory=hashlib.sha256)
+    missing: Counter = field(default_factory=Counter)  # field name -> rows without it
+    columns: dict[str, Any] = field(default_factory=dict)  # the first such row
+
+    def add(self, row: Any, result: Document | dict[str, Any], keep: Sequence[str]) -> None:
+        """Account for one row read and what it became."""
+        if isinstance(result, dict):  # a reject
+            self.sha256.update(repr(result).encode("utf-8", "surrogatepass"))
+            return
+        text = tuple.__repr__(result)
+        if keep:
+            text += repr([row.get(name) for name in keep])
+        self.sha256.update(text.encode("utf-8", "surrogatepass"))
+
+    def lacking(self, row: Any, issue: ReadIssue) -> None:
+        """Note a row rejected because a column is absent from it."""
+        if issue.field and isinstance(row, Mapping) and issue.field not in row:
+            self.missing[issue.field] += 1
+            if not self.columns:
+                self.columns = dict(row)
+
+    def hint(self, fields: Fields) -> str:
+        """For rows rejected for a missing column: the columns found and the option that would read them."""
+        if not self.missing:
+            return ""
+        name, count = self.missing.most_common(1)[0]
+        found = ", ".join(map(str, self.columns)) or "none"
+        flag = {fields.text: "--text-field", fields.id: "--id-field", fields.title: "--title-field"}.get(name)
+        others = {fields.id, fields.title} - {name}
+        texts = {k: v for k, v in self.columns.items() if isinstance(v, str) and k not in others}
+        guess = max(texts, key=lambda k: len(texts[k])) if texts else "COLUMN"
+        fix = f"; use {flag} {guess}" if flag else ""
+        return f"no {name!r} column in {count:,} rows; columns found: {found}{fix}"
+
+
+def _document_or_reject(
+    line: int, row: Any, fields: Fields, file: str, trace: RowTrace | None
+) -> Document | dict[str, Any]:
+    doc = row if isinstance(row, ReadIssue) else document_of(row, fields, file, line)
+    if isinstance(doc, ReadIssue):
+        if trace is not None:
+            trace.lacking(row, doc)
+        return reject_of(line, doc)
+    return doc
+
+
 def _batch(docs: list[Document], rows: list[Mapping[str, Any]], options: ReadOptions) -> Batch:
     """The batch of a chunk's documents: texts cut at ``max_chars`` (and flagged), kept columns beside."""
     if not docs:
@@ -251,33 +324,49 @@ def read_chunks(
     file: str,
     first_index: int,
     consumed: int,
+    trace: RowTrace | None = None,
 ) -> Iterator[Chunk]:
-    """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in)."""
-    fields, index, read = options.fields, first_index, 0
+    """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in).
+
+    With a ``trace``, every row is added to it, and each chunk carries the trace's sha256 at its end.
+    """
+    fields, keep, index, read = options.fields, options.keep, first_index, 0
     docs: list[Document] = []
     kept: list[Mapping[str, Any]] = []  # the rows of ``docs``, when columns are kept
     rejects: list[dict[str, Any]] = []
     for line, row in rows:
         read += 1
-        doc = row if isinstance(row, ReadIssue) else document_of(row, fields, file, line)
-        if isinstance(doc, ReadIssue):
-            rejects.append(reject_of(line, doc))
+        doc = _document_or_reject(line, row, fields, file, trace)
+        if trace is not None:
+            trace.add(row, doc, keep)
+        if isinstance(doc, dict):
+            rejects.append(doc)
         else:
             docs.append(doc)
-            if options.keep:
+            if keep:
                 kept.append(row)
         if len(docs) >= batch_size or len(rejects) >= batch_size:
             consumed += read
-            yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read)
+            yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read, _digest(trace))
             index, read, docs, kept, rejects = index + 1, 0, [], [], []
     if read:
-        yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read)
+        yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read, _digest(trace))
 
 
-def _skip(rows: Iterator[tuple[int, Any]], n: int) -> Iterator[tuple[int, Any]]:
+def _digest(trace: RowTrace | None) -> str:
+    return "" if trace is None else trace.sha256.hexdigest()
+
+
+def _replay(
+    rows: Iterator[tuple[int, Any]], n: int, options: ReadOptions, file: str, trace: RowTrace
+) -> Iterator[tuple[int, Any]]:
+    """``rows`` after its first ``n``, which are read into ``trace`` as ``read_chunks`` would."""
     for _ in range(n):
-        if next(rows, None) is None:
+        item = next(rows, None)
+        if item is None:
             break
+        line, row = item
+        trace.add(row, _document_or_reject(line, row, options.fields, file, trace), options.keep)
     return rows
 
 
@@ -371,26 +460,34 @@ class _Run:
         return FileSink(self.output, self.out_fmt, self.enc, fingerprint, self.resume, self.say)
 
 
+def _over_limit(state: Progress, limit: float) -> bool:
+    """Whether the run rejected more than ``limit`` of the rows it read (it failed)."""
+    return state.read > 0 and state.rejected / state.read > limit
+
+
 def _write_chunks(
-    run: _Run, rows: Iterator[tuple[int, Any]], scorer: Engine, sha256: str | None
-) -> tuple[Progress, str | None, int]:
-    """Score and write every chunk; returns the final progress, the rejects file (or None), the resumed chunk."""
+    run: _Run, rows: Iterator[tuple[int, Any]], scorer: Engine, sha256: str | None, limit: float
+) -> tuple[Progress, str | None, int, RowTrace]:
+    """Score and write every chunk, then put the output in place, or, over the reject limit ``limit``, only
+    the rejects file; returns the final progress, the rejects file (or None), the resumed chunk, the trace."""
     sink: Any = None
     bar: Any = None
+    trace = RowTrace()
     try:
         sink = run.open_sink(sha256)
         state = sink.state
+        rows = _replay(rows, state.consumed, run.read, str(run.input), trace)
+        if state.consumed and _digest(trace) != state.prefix_sha256:
+            raise UsageError(
+                f"--resume: {run.input} no longer starts with the {state.consumed:,} rows the interrupted "
+                "run read (the file changed since); run without --resume to start afresh"
+            )
         chunks = read_chunks(
-            _skip(rows, state.consumed),
-            run.read,
-            run.batch_size,
-            str(run.input),
-            state.chunks,
-            state.consumed,
+            rows, run.read, run.batch_size, str(run.input), state.chunks, state.consumed, trace
         )
         bar = _progress_bar(_total_rows(run.input, run.in_fmt), state.consumed, run.quiet)
         run_chunks(chunks, scorer, sink, lambda c: bar.update(c.read))
-        rejects = sink.finish()
+        rejects = sink.fail() if _over_limit(state, limit) else sink.finish()
     except BaseException:
         if sink is not None:
             sink.abort()
@@ -399,7 +496,7 @@ def _write_chunks(
         scorer.close()
         if bar is not None:
             bar.close()
-    return state, rejects, sink.resumed
+    return state, rejects, sink.resumed, trace
 
 
 def predict_command(
@@ -438,8 +535,8 @@ def predict_command(
     out_fmt = _output_format(output, output_format)
     if stream:
         _check_stream(input, output, out_fmt, resume, jobs > 1 or engine != "local" or bool(scheduler))
-    in_fmt = detect_format(input, format)
     _check_paths(input, output, resume)
+    in_fmt = detect_format(input, format)
     rows = iter_rows(input, in_fmt)  # checks the input file before the model is loaded
     before_load = time.perf_counter()
     tagger, info = load_tagger(model, tracking_uri)
@@ -453,9 +550,9 @@ def predict_command(
     run = _Run(input, in_fmt, output, out_fmt, enc, read, batch_size, resume, quiet)
     # workers start (fork) before the output is opened and locked, so they never hold its lock
     scorer = make_engine(engine, tagger, enc, jobs, info, scheduler)
-    state, rejects, resumed = _write_chunks(run, rows, scorer, info.sha256)
+    state, rejects, resumed, trace = _write_chunks(run, rows, scorer, info.sha256, max_reject_rate)
     timing = _Timing(start, loaded - before_load, time.perf_counter() - loaded)
-    return _summary(state, timing, output, rejects, max_reject_rate, resumed)
+    return _summary(state, timing, output, rejects, max_reject_rate, resumed, trace.hint(read.fields))
 
 
 # --------------------------------------------------------------------------- --stream
@@ -524,9 +621,17 @@ class _Timing:
 
 
 def _summary(
-    state: Progress, timing: _Timing, output: str, rejects: str | None, limit: float, resumed: int
+    state: Progress,
+    timing: _Timing,
+    output: str,
+    rejects: str | None,
+    limit: float,
+    resumed: int,
+    hint: str = "",
 ) -> dict[str, Any]:
-    """The run summary; over the reject limit, a warning on stderr (shown even with --quiet).
+    """The run summary; over the reject limit, a warning on stderr (shown even with --quiet), followed by
+    ``hint`` (what the rejects have in common and how to fix it), and ``output`` None: a failed run leaves
+    no output file (on stdout, what was written stays written).
 
     ``seconds`` is the whole wall time; ``load_seconds`` locating, verifying and loading the model (with
     --stream, also the warm-up); ``docs_per_s`` is rows read per second of ``score_seconds``: reading,
@@ -534,6 +639,7 @@ def _summary(
     """
     seconds = time.perf_counter() - timing.start
     rate = state.rejected / state.read if state.read else 0.0
+    failed = _over_limit(state, limit)
     summary = {
         "read": state.read,
         "written": state.written,
@@ -544,15 +650,17 @@ def _summary(
         "score_seconds": round(timing.score, 3),
         "docs_per_s": round(state.read / timing.score, 1) if timing.score > 0 else 0.0,
         "reject_rate": round(rate, 6),
-        "over_reject_limit": rate > limit,
-        "output": output,
+        "over_reject_limit": failed,
+        "output": None if failed and output != STDIO else output,
         "rejects": rejects,
         "resumed_from_chunk": resumed,
     }
-    if summary["over_reject_limit"]:
+    if failed:
+        not_written = f"; {output} not written" if output != STDIO else ""
         print(
             f"newstag predict: {state.rejected:,} of {state.read:,} rows rejected ({rate:.1%}), over "
-            f"--max-reject-rate {limit:g}; the reasons are in {rejects or 'the messages above'}",
+            f"--max-reject-rate {limit:g}{not_written}; the reasons are in {rejects or 'the messages above'}"
+            + (f"; {hint}" if hint else ""),
             file=sys.stderr,
         )
     return summary
@@ -569,5 +677,5 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
     return [
         f"newstag predict: read {s['read']:,}, wrote {s['written']:,}, rejected {s['rejected']:,}{where}, "
         f"truncated {s['truncated']:,} in {_seconds(s['seconds'])} s (model {_seconds(s['load_seconds'])} s; "
-        f"{s['docs_per_s']:,.0f} docs/s) -> {s['output']}"
+        f"{s['docs_per_s']:,.0f} docs/s) -> {s['output'] or 'no output (over the reject limit)'}"
     ]

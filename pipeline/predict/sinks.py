@@ -2,10 +2,12 @@
 
 Files beside the output while a run is under way: ``<output>.part`` (the output so far, locked against a
 second run), ``<output>.rejects.jsonl.part`` and ``<output>.progress.json`` (chunks done, input rows
-consumed, bytes of both part files). The output appears under its name only when complete; a resumed run
-cuts the part files back to the last complete chunk and goes on from there, so the result equals that of an
-uninterrupted run byte for byte. Parquet output is kept as length-prefixed Arrow IPC chunks in the part file
-and turned into one parquet file (one row group per chunk) at the end.
+consumed, bytes of both part files, the sha256 of what the consumed rows held). The output appears under its
+name only when complete, and the part file's lock is held until it has; a resumed run checks that the input
+still starts with the rows it consumed, cuts the part files back to the last complete chunk and goes on from
+there, so the result equals that of an uninterrupted run byte for byte. Parquet output is kept as
+length-prefixed Arrow IPC chunks in the part file and turned into one parquet file (one row group per chunk)
+at the end. A failed run (over the reject limit) leaves its rejects file and nothing else.
 """
 
 from __future__ import annotations
@@ -21,7 +23,19 @@ from typing import Any, BinaryIO
 from pipeline.errors import UsageError
 from pipeline.predict.encode import LENGTH, Batch, Encoding, csv_header
 
-PROGRESS_VERSION = 1
+PROGRESS_VERSION = 2  # 2: prefix_sha256
+
+
+def run_files(output: str | Path) -> dict[str, Path]:
+    """The files a run on ``output`` writes beside it, by what they are: none of them may be its input."""
+    return {
+        "part file": Path(f"{output}.part"),
+        "rejects file": Path(f"{output}.rejects.jsonl"),
+        "rejects part file": Path(f"{output}.rejects.jsonl.part"),
+        "progress file": Path(f"{output}.progress.json"),
+        "progress temporary file": Path(f"{output}.progress.json.tmp"),
+        "parquet temporary file": Path(f"{output}.tmp"),
+    }
 
 
 @dataclass
@@ -33,6 +47,7 @@ class Chunk:
     batch: Batch = field(default_factory=Batch)
     rejects: list[dict[str, Any]] = field(default_factory=list)  # {"line", "id", "reason"} per rejected row
     read: int = 0
+    prefix_sha256: str = ""  # of the rows consumed up to the end of this chunk (see command.RowTrace)
 
 
 @dataclass
@@ -48,6 +63,7 @@ class Progress:
     written: int = 0
     rejected: int = 0
     truncated: int = 0
+    prefix_sha256: str = ""
     version: int = PROGRESS_VERSION
 
     def count(self, chunk: Chunk) -> None:
@@ -66,10 +82,11 @@ class FileSink:
     ) -> None:
         self.output = Path(output)
         self.fmt, self.enc = fmt, enc
-        self.part = Path(f"{output}.part")
-        self.rejects_path = Path(f"{output}.rejects.jsonl")
-        self.rejects_part = Path(f"{output}.rejects.jsonl.part")
-        self.progress_path = Path(f"{output}.progress.json")
+        files = run_files(output)
+        self.part = files["part file"]
+        self.rejects_path = files["rejects file"]
+        self.rejects_part = files["rejects part file"]
+        self.progress_path = files["progress file"]
         self.output.parent.mkdir(parents=True, exist_ok=True)
         # opened without truncating, and locked before anything is cut: one run per output at a time
         self.out = _open_locked(self.part)
@@ -110,6 +127,11 @@ class FileSink:
             raise UsageError(
                 f"--resume: {self.progress_path} is unreadable ({exc}); run without --resume"
             ) from None
+        if state.version != PROGRESS_VERSION:
+            raise UsageError(
+                f"--resume: {self.progress_path} was written by another version of newstag; "
+                "run without --resume"
+            )
         if state.fingerprint != fingerprint:
             raise UsageError(
                 f"--resume: {self.progress_path} belongs to a run with another input, model or options; "
@@ -121,7 +143,7 @@ class FileSink:
         return state
 
     def _save(self) -> None:
-        tmp = Path(f"{self.progress_path}.tmp")
+        tmp = run_files(self.output)["progress temporary file"]
         tmp.write_text(json.dumps(asdict(self.state)))
         os.replace(tmp, self.progress_path)
 
@@ -135,31 +157,50 @@ class FileSink:
             )
             self.rejects.flush()
         s = self.state
-        s.chunks, s.consumed = chunk.index + 1, chunk.consumed
+        s.chunks, s.consumed, s.prefix_sha256 = chunk.index + 1, chunk.consumed, chunk.prefix_sha256
         s.out_bytes, s.rejects_bytes = self.out.tell(), self.rejects.tell()
         s.count(chunk)
         self._save()
 
     def finish(self) -> str | None:
-        """Close, turn the part files into the output (and the rejects file); returns the rejects path or None."""
-        self.out.close()
+        """Turn the part files into the output (and the rejects file), then close and unlock; returns the
+        rejects path or None. The part file stays locked until the output is in place (a second run on the
+        same output is refused until then, and never opens this part file again)."""
         self.rejects.close()
+        self.out.flush()
+        if not _LOCKS:
+            self.out.close()  # without locks (Windows) an open file cannot be renamed
         if self.fmt == "parquet":
-            final = Path(f"{self.output}.tmp")
+            final = run_files(self.output)["parquet temporary file"]
             write_parquet(self.part, final, self.enc.arrow_schema())
             os.replace(final, self.output)
             self.part.unlink()
         else:
             os.replace(self.part, self.output)
-        rejects: str | None = None
+        rejects = self._keep_rejects()
+        self.progress_path.unlink(missing_ok=True)
+        self.out.close()
+        return rejects
+
+    def fail(self) -> str | None:
+        """End a run that failed (over the reject limit): no output under its name, the part and progress
+        files removed, the rejects file kept; returns its path or None. Unlocks last."""
+        self.rejects.close()
+        if not _LOCKS:
+            self.out.close()  # without locks (Windows) an open file cannot be removed
+        self.part.unlink(missing_ok=True)
+        rejects = self._keep_rejects()
+        self.progress_path.unlink(missing_ok=True)
+        self.out.close()
+        return rejects
+
+    def _keep_rejects(self) -> str | None:
         if self.state.rejected:
             os.replace(self.rejects_part, self.rejects_path)
-            rejects = str(self.rejects_path)
-        else:
-            self.rejects_part.unlink(missing_ok=True)
-            self.rejects_path.unlink(missing_ok=True)  # a stale one from an earlier run of this output
-        self.progress_path.unlink(missing_ok=True)
-        return rejects
+            return str(self.rejects_path)
+        self.rejects_part.unlink(missing_ok=True)
+        self.rejects_path.unlink(missing_ok=True)  # a stale one from an earlier run of this output
+        return None
 
     def abort(self) -> None:
         """Leave the part and progress files for --resume."""
@@ -173,21 +214,44 @@ def _open_for_update(path: Path) -> BinaryIO:
     return open(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+b")  # closed by the sink
 
 
+try:
+    import fcntl
+
+    _LOCKS = True
+except ImportError:  # no POSIX locks (Windows): nothing to guard with
+    _LOCKS = False
+
+
 def _open_locked(path: Path) -> BinaryIO:
-    """``path`` opened for update (created if missing, not truncated) under an exclusive lock."""
-    fh = _open_for_update(path)
-    try:
-        import fcntl
-    except ImportError:  # no POSIX locks (Windows): nothing to guard with
-        return fh
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    """``path`` opened for update (created if missing, not truncated) under an exclusive lock.
+
+    The lock is on the file open under ``path`` now: a file that another run renamed or removed between
+    our open and our lock (it finished) is let go and ``path`` opened again.
+    """
+    while True:
+        fh = _open_for_update(path)
+        if not _LOCKS:
+            return fh
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise UsageError(
+                f"{path}: another run is writing this output; wait for it or choose another"
+            ) from None
+        if _same_inode(fh, path):
+            return fh
         fh.close()
-        raise UsageError(
-            f"{path}: another run is writing this output; wait for it or choose another"
-        ) from None
-    return fh
+
+
+def _same_inode(fh: BinaryIO, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fh``."""
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    there = os.fstat(fh.fileno())
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 class StreamSink:
@@ -215,6 +279,10 @@ class StreamSink:
         """Flush stdout; there is no rejects file."""
         self.out.flush()
         return None
+
+    def fail(self) -> str | None:
+        """Flush stdout (what was written cannot be taken back); there is no rejects file."""
+        return self.finish()
 
     def abort(self) -> None:
         """Nothing to keep: a streamed run cannot be resumed."""

@@ -204,7 +204,9 @@ def test_reject_limit_exits_1_with_a_message(data, small_model, tmp_path):
     done = newstag(*args, "--max-reject-rate", "0.0005", model=small_model)
     assert done.returncode == 1
     assert "3 of 3,302 rows rejected (0.1%), over --max-reject-rate 0.0005" in done.stderr
-    assert len(out.read_text().splitlines()) == N_TEST  # the output is complete all the same
+    assert f"{out} not written" in done.stderr
+    assert not out.exists(), "a failed run leaves no finished-looking output"
+    assert len(Path(f"{out}.rejects.jsonl").read_text().splitlines()) == 3
 
 
 def test_empty_input_gives_an_empty_output(small_model, tmp_path):
