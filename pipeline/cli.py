@@ -175,6 +175,14 @@ def cmd_promote(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_trust(args: argparse.Namespace) -> int:
+    from pipeline.signing import trust
+
+    for line in trust(args.model_dir):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from pipeline.ui import run_ui
 
@@ -445,6 +453,20 @@ def _promote_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_promote)
 
 
+def _trust_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "trust",
+        help="re-sign a model folder (e.g. from another machine) with this machine's key",
+        description="Show what an exported model folder holds (its run, each file with its sha256, the code "
+        "mlflow.pyfunc.load_model would execute) and sign all of it with this machine's signing key "
+        "(~/.config/newstag/signing.key, or $NEWSTAG_SIGNING_KEY), so newstag and MLflow load it. Loaders "
+        "refuse a model signed with another key, or changed since it was signed. Only trust a folder whose "
+        "origin you know: its pickle and code run when it is loaded.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="an exported model folder (holding MLmodel)")
+    p.set_defaults(func=cmd_trust)
+
+
 def _ui_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ui",
@@ -483,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         _predict_parser,
         _models_parser,
         _promote_parser,
+        _trust_parser,
         _ui_parser,
     ):
         add(sub)

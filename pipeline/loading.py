@@ -1,11 +1,21 @@
-"""Find a logged or exported model, check its sha256, and load what scores.
+"""Find a logged or exported model, check its signature and its run, and load what scores.
 
 A model holds two files: ``scorer.npz``, the compiled tagger (arrays only, read with numpy without
 unpickling anything; ``pipeline.scoring``), and ``tagger.joblib``, the scikit-learn estimator for Python
 users. newstag loads the scorer; the joblib file only for a model that has no scorer (trained before it
-existed, or with feature blocks that cannot be compiled). Unpickling runs code, so a joblib file must
-come from a store you trust. Either file is refused when its sha256 differs from the one recorded when
-the model was trained.
+existed, or with feature blocks that cannot be compiled).
+
+The trust root is the model folder's signature (``pipeline.signing``): ``locate_model`` verifies every file
+of the folder against it, and ``load_scorer`` / ``load_verified`` check the bytes they read against the
+signed hash, before anything is parsed or unpickled. The sha256 recorded in MLmodel and in the run's tags is
+still checked (it catches corruption and a model that disagrees with its run) but it is not what makes a
+model trusted: whoever can write a model can write those too.
+
+The run record cannot be skipped: an MLmodel naming no run is refused, and a store model whose run the store
+does not know (no run, or a run that recorded no newstag model) is refused. An exported folder is checked
+against a store only when one is named (``--tracking-uri``, the ``tracking_uri`` argument): exports are
+often used where the store is not (another machine, a container), and MLFLOW_TRACKING_URI may name an
+unrelated store; there the signature, which covers MLmodel and so its run id, is the whole check.
 
 An exported folder loads without MLflow; a store URI (``models:/...``, ``runs:/...``) is fetched through
 ``pipeline.tracking``, imported only on that path.
@@ -21,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
+from pipeline import signing
+from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE
 from pipeline.errors import ModelError
 
 STORE_SCHEMES = ("models:/", "runs:/")
@@ -42,9 +53,10 @@ def _check_sha(path: Path, expected: str | None, digest: Callable[[], str], read
 
 
 def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
-    """The compiled tagger (``pipeline.scoring.Scorer``) saved at ``path``, refused unless its sha256 matches.
+    """The compiled tagger (``pipeline.scoring.Scorer``) saved at ``path``, refused unless its model folder's
+    signature covers exactly these bytes and its sha256 matches ``expected_sha256``.
 
-    The file is read once: hashed, then parsed from the same bytes (numpy, no pickle).
+    The file is read once: checked, then parsed from the same bytes (numpy, no pickle).
     """
     import hashlib
 
@@ -56,6 +68,7 @@ def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the scorer file ({exc.strerror or exc})") from None
     _check_sha(path, expected_sha256, lambda: hashlib.sha256(data).hexdigest())
+    signing.check_bytes(path, data)
     try:
         return Scorer.from_bytes(data, str(path))
     except ScorerError as exc:
@@ -63,14 +76,23 @@ def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
 
 
 def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
-    """The tagger pickled at ``path``, refused unless its sha256 equals ``expected_sha256``."""
+    """The tagger pickled at ``path``, refused unless its model folder's signature covers exactly these bytes
+    and its sha256 equals ``expected_sha256``; unpickled from the bytes checked."""
+    import hashlib
+    import io
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: tagger file not found")
-    _check_sha(path, expected_sha256, lambda: sha256_file(path), reading="unpickle")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the tagger file ({exc.strerror or exc})") from None
+    _check_sha(path, expected_sha256, lambda: hashlib.sha256(data).hexdigest(), reading="unpickle")
+    signing.check_bytes(path, data)
     import joblib
 
-    return joblib.load(path)
+    return joblib.load(io.BytesIO(data))
 
 
 @dataclass
@@ -84,10 +106,12 @@ class ModelInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     scorer_path: Path | None = None  # the compiled tagger, when the model has one
     scorer_sha256: str | None = None
+    folder: Path | None = None  # the model folder (its signature verified by locate_model)
 
 
 def load_model_files(info: ModelInfo) -> Any:
-    """What scores for ``info``: its verified scorer when it has one, else its verified joblib tagger."""
+    """What scores for ``info``: its scorer when it has one, else its joblib tagger; either checked against
+    the signature and the recorded sha256 before it is read."""
     if info.scorer_path is not None:
         return load_scorer(info.scorer_path, info.scorer_sha256)
     return load_verified(info.path, info.sha256)
@@ -117,16 +141,24 @@ def read_mlmodel(model_dir: Path) -> ModelInfo:
         metadata=spec.get("metadata") or {},
         scorer_path=None if scorer_rel is None else model_dir / scorer_rel,
         scorer_sha256=config.get("scorer_sha256"),
+        folder=model_dir,
     )
 
 
 def locate_model(uri: str, tracking_uri: str | None = None) -> ModelInfo:
-    """A local model folder for ``uri`` (a folder, ``models:/...`` or ``runs:/...``) with its hashes checked."""
+    """A local model folder for ``uri`` (a folder, ``models:/...`` or ``runs:/...``), its signature, run
+    record and hashes checked (a folder's run only against a store named by ``tracking_uri``)."""
     local = Path(uri)
     if local.is_dir() or (os.sep in uri and not uri.startswith(STORE_SCHEMES)):
         if not local.is_dir():
             raise ModelError(f"{uri}: model folder not found")
-        return read_mlmodel(local.resolve())
+        folder = local.resolve()
+        signing.verify_model(folder)
+        info = read_mlmodel(folder)
+        _require_run(info, uri)
+        if tracking_uri:
+            _check_run_record(uri, info, _run_record(info.run_id, tracking_uri), tracking_uri)
+        return info
     if not uri.startswith(STORE_SCHEMES):
         raise ModelError(
             f"{uri}: not a model folder, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN/model"
@@ -143,34 +175,63 @@ def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
     neither an exported folder nor the project's own store should pay for.
     """
     from pipeline import store_sql
-    from pipeline.artifacts import SCORER_SHA_TAG, SHA_TAG
 
-    if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists()):
-        # outside a project: say how to name a model, and never let MLflow create ./mlflow.db
-        raise ModelError(
-            f"{uri}: no tracking store here (no --tracking-uri, no MLFLOW_TRACKING_URI, no ./mlflow.db); "
-            "point -m at an exported model folder (-m models/news-tagger/champion) or name the store the "
-            f"model was trained into (-m {uri} --tracking-uri sqlite:///PATH/mlflow.db)"
-        )
     found = store_sql.resolve(uri, tracking_uri)
     if found is not None:
         info = read_mlmodel(found.folder)
+        _require_run(info, uri)
         tags = store_sql.recorded_tags(found, info.run_id, tracking_uri)
-        info.run_id = info.run_id or found.run_id
     else:
         from pipeline import tracking
 
         info = read_mlmodel(tracking.download_model(uri, tracking_uri))
+        _require_run(info, uri)
         tags = tracking.recorded_tags(info.run_id, tracking_uri)
-    for tag, in_mlmodel in ((SHA_TAG, info.sha256), (SCORER_SHA_TAG, info.scorer_sha256)):
-        recorded = tags.get(tag)
-        if recorded and in_mlmodel and recorded != in_mlmodel:
-            raise ModelError(
-                f"{uri}: the model's MLmodel records sha256 {in_mlmodel[:16]}... but its run recorded "
-                f"{recorded[:16]}... ({tag}); refusing to load it"
-            )
+    _check_run_record(uri, info, tags, tracking_uri)
+    assert info.folder is not None
+    signing.verify_model(info.folder)
     info.uri = uri
     return info
+
+
+def _require_run(info: ModelInfo, uri: str) -> None:
+    """ModelError when the model's MLmodel names no run (training always writes one)."""
+    if not info.run_id:
+        raise ModelError(
+            f"{info.folder}/MLmodel: names no run_id, so no run vouches for {uri}; refusing to load it"
+        )
+
+
+def _run_record(run_id: str | None, tracking_uri: str) -> dict[str, str]:
+    """The ``newstag.*`` tags of ``run_id`` in store ``tracking_uri`` ({} when the store has no such run)."""
+    from pipeline import store_sql
+
+    tags = store_sql.run_tags(run_id, tracking_uri) if run_id else {}
+    if tags is None:
+        from pipeline import tracking
+
+        tags = tracking.recorded_tags(run_id, tracking_uri)
+    return tags
+
+
+def _check_run_record(uri: str, info: ModelInfo, tags: dict[str, str], tracking_uri: str | None) -> None:
+    """ModelError unless the run named in MLmodel is in the store, recorded a newstag model, and recorded the
+    same sha256 for each model file as MLmodel does."""
+    if not tags.get(SHA_TAG):
+        from pipeline import store_sql
+
+        store = store_sql.tracking_uri(tracking_uri)
+        raise ModelError(
+            f"{uri}: run {info.run_id} named in its MLmodel is not in the store {store} (or logged no newstag "
+            "model there); refusing to load it"
+        )
+    for tag, in_mlmodel in ((SHA_TAG, info.sha256), (SCORER_SHA_TAG, info.scorer_sha256)):
+        recorded = tags.get(tag)
+        if in_mlmodel and recorded != in_mlmodel:
+            raise ModelError(
+                f"{uri}: the model's MLmodel records sha256 {in_mlmodel[:16]}... but its run recorded "
+                f"{(recorded or 'nothing')[:16]}... ({tag}); refusing to load it"
+            )
 
 
 def load_tagger(uri: str, tracking_uri: str | None = None) -> tuple[Any, ModelInfo]:

@@ -39,6 +39,7 @@ from mlflow.models import ModelSignature
 from mlflow.types.schema import Array, ColSpec, Schema
 
 import pipeline
+from pipeline import signing
 from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.card import description_of, render_card
 from pipeline.config import Config, load_config
@@ -271,9 +272,18 @@ def _save_scorer(tagger: Any, path: Path) -> str | None:
     return sha256_file(path)
 
 
+def _sign_logged(model_uri: str, model_id: str, where: Path) -> None:
+    """Sign the logged model as the store holds it (MLflow writes MLmodel inside ``log_model``, so the
+    files are signed after it) and add ``newstag.sig`` to the logged model's artifacts."""
+    where.mkdir()
+    folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(where)))
+    MlflowClient().log_model_artifact(model_id, str(signing.sign_folder(folder)))
+
+
 def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) -> LoggedModel:
     """Save the tagger with joblib and its compiled scorer, log them as a pyfunc (code + artifacts +
-    signature), record both sha256s (MLmodel config and run tags)."""
+    signature), sign the logged model's files with this machine's key (``pipeline.signing``), record both
+    sha256s (MLmodel config and run tags)."""
     import joblib
 
     tmp = Path(tempfile.mkdtemp(prefix="newstag-tagger-"))
@@ -295,18 +305,20 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
         # and of each artifact (artifacts.*.uri); logging a copy from this throw-away folder keeps the
         # project's location out of the model. At load time MLflow uses only the file name.
         code = shutil.copy2(package_dir / "pyfunc.py", tmp / "pyfunc.py")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(code),
-            artifacts=artifacts,
-            code_paths=[str(package_dir)],
-            model_config=config,
-            signature=signature(list(tagger.axes)),
-            input_example=input_example,
-            pip_requirements=pip_requirements(),
-            metadata={"newstag": json.loads(json.dumps(description, default=str))},
-            tags=source_tags("newstag"),
-        )
+        with signing.logging_own_model():  # MLflow loads its fresh save to check the input example
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(code),
+                artifacts=artifacts,
+                code_paths=[str(package_dir)],
+                model_config=config,
+                signature=signature(list(tagger.axes)),
+                input_example=input_example,
+                pip_requirements=pip_requirements(),
+                metadata={"newstag": json.loads(json.dumps(description, default=str))},
+                tags=source_tags("newstag"),
+            )
+        _sign_logged(info.model_uri, info.model_id, tmp / "signed")
         mlflow.set_tag(SHA_TAG, sha)
         if scorer_sha is not None:
             mlflow.set_tag(SCORER_SHA_TAG, scorer_sha)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Before anything imports mlflow or datasets: the switches the CLI sets (telemetry off, Hugging Face offline).
 os.environ.update(QUIET_ENV)
 os.environ.setdefault("HF_HOME", str(ROOT / ".cache" / "huggingface-tests"))
+# Models are signed with a key made for this test session (pipeline.signing), never the user's
+# ~/.config/newstag/signing.key; every process the tests start inherits it.
+_KEY_DIR = tempfile.mkdtemp(prefix="newstag-test-key-")
+atexit.register(shutil.rmtree, _KEY_DIR, True)
+os.environ["NEWSTAG_SIGNING_KEY"] = str(Path(_KEY_DIR) / "signing.key")
 
 # Property-based tests explore new inputs on a developer's machine; CI replays a fixed set, so a red CI is
 # always reproducible (a failing example found locally is kept in .hypothesis/ and replayed first).

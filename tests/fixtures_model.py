@@ -24,6 +24,7 @@ from pipeline.cli import QUIET_ENV as CLI_QUIET_ENV
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "data" / "processed" / "reuters" / "dataset"
 NEWSTAG = str(Path(sys.executable).with_name("newstag"))
+RUN_ID = "0123456789abcdef0123456789abcdef"  # the run write_model_folder's MLmodel names (in no store)
 QUIET_ENV = CLI_QUIET_ENV  # the switches the CLI sets: nothing a test starts may call out
 
 
@@ -68,11 +69,13 @@ def reuters_test_rows() -> list[dict[str, str]]:
 
 
 def write_model_folder(tagger: Any, root: Path) -> Path:
-    """``root`` laid out as an exported model, as training writes it: MLmodel, the joblib tagger and its
-    compiled scorer, both sha256-recorded; ``load_tagger`` accepts it without a store."""
+    """``root`` laid out as an exported model, as training writes it: MLmodel naming a run, the joblib tagger
+    and its compiled scorer, both sha256-recorded, signed with the test session's key; ``load_tagger`` accepts
+    it without a store."""
     import joblib
     import yaml
 
+    from pipeline import signing
     from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
 
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,9 @@ def write_model_folder(tagger: Any, root: Path) -> Path:
             "scorer": {"path": f"artifacts/{SCORER_FILE}"},
         },
     }
-    (root / "MLmodel").write_text(yaml.safe_dump({"flavors": {"python_function": pyfunc}}))
+    spec = {"flavors": {"python_function": pyfunc}, "run_id": RUN_ID}
+    (root / "MLmodel").write_text(yaml.safe_dump(spec))
+    signing.sign_folder(root)
     return root
 
 
@@ -110,6 +115,8 @@ def _train(root: Path) -> TrainedModel:
         uri,
         "--set",
         f"tracking.export_dir={root / 'models'}",
+        "--set",  # the project's prepared Reuters split (reuters_texts reads it), not one beside the store
+        f"processed_dir={ROOT / 'data' / 'processed'}",
         "--set",
         "features.word.max_features=20000",
         "--set",

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from reliability_support import assert_clean_failure, run_cli
 
-from pipeline import cli, tracking
+from pipeline import cli, signing, tracking
 from pipeline.artifacts import SCORER_FILE, TAGGER_FILE
 from pipeline.errors import ModelError
 from pipeline.features import Featurizer
@@ -91,12 +91,14 @@ def flip_byte(path: Path) -> None:
 
 
 def without_scorer(folder: Path) -> None:
-    """Make an exported model folder look like one trained before scorers existed (joblib tagger only)."""
+    """Make an exported model folder look like one trained before scorers existed (joblib tagger only),
+    re-signed as its owner would (``newstag trust``)."""
     spec = yaml.safe_load((folder / "MLmodel").read_text())
     pyfunc = spec["flavors"]["python_function"]
     del pyfunc["config"]["scorer_sha256"], pyfunc["artifacts"]["scorer"]
     (folder / "MLmodel").write_text(yaml.safe_dump(spec))
     (folder / "artifacts" / SCORER_FILE).unlink()
+    signing.sign_folder(folder)
 
 
 @pytest.fixture(params=["scorer", "joblib tagger"])
@@ -175,6 +177,7 @@ def test_a_model_without_a_recorded_hash_is_refused(store, tmp_path: Path, kind:
     spec = yaml.safe_load((folder / "MLmodel").read_text())
     del spec["flavors"]["python_function"]["config"][f"{kind.split()[-1]}_sha256"]
     (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    signing.sign_folder(folder)  # signed by its owner: the recorded-hash check still applies
     with pytest.raises(
         ModelError, match=r"no sha256 recorded for this model; refusing to .* unverified file"
     ):

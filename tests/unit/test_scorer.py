@@ -16,7 +16,7 @@ from sklearn.base import clone
 from sklearn.preprocessing import normalize
 from synthetic import synthetic_corpus
 
-from pipeline import scoring
+from pipeline import scoring, signing
 from pipeline.errors import ModelError
 from pipeline.features import Featurizer
 from pipeline.loading import load_scorer
@@ -69,11 +69,19 @@ def docs() -> dict[str, list[str]]:
     return {"title": titles, "text": texts}
 
 
+def saved(tagger: NewsTagger, folder: Path) -> Path:
+    """The tagger's scorer saved in ``folder``, made a signed model folder (loaders require a signature)."""
+    path = folder / "scorer.npz"
+    tagger.compile().save(path)
+    (folder / "MLmodel").write_text("{}\n")
+    signing.sign_folder(folder)
+    return path
+
+
 @pytest.mark.parametrize("which", ["tagger", "single_tagger"])
 def test_scores_and_features_are_bit_identical(which: str, request, docs, tmp_path: Path) -> None:
     tagger = request.getfixturevalue(which)
-    path = tmp_path / "scorer.npz"
-    tagger.compile().save(path)
+    path = saved(tagger, tmp_path)
     scorer = load_scorer(path, hashlib.sha256(path.read_bytes()).hexdigest())
     want, got = tagger.transform_docs(docs), scorer.transform_docs(docs)
     assert want.shape == got.shape and want.dtype == got.dtype
@@ -122,8 +130,7 @@ def test_row_normalisation_matches_scikit_learn() -> None:
 
 
 def test_a_scorer_loads_without_scikit_learn_or_pyarrow(tagger: NewsTagger, tmp_path: Path) -> None:
-    path = tmp_path / "scorer.npz"
-    tagger.compile().save(path)
+    path = saved(tagger, tmp_path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     code = (
         "import sys, json\n"
@@ -141,8 +148,7 @@ def test_a_scorer_loads_without_scikit_learn_or_pyarrow(tagger: NewsTagger, tmp_
 
 
 def test_a_changed_byte_is_refused_before_reading(tagger: NewsTagger, tmp_path: Path) -> None:
-    path = tmp_path / "scorer.npz"
-    tagger.compile().save(path)
+    path = saved(tagger, tmp_path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -1,0 +1,393 @@
+"""Signed models (issue 12, critical): a model is loaded only when this machine's key signed every file of it,
+and its MLmodel names a run the store knows.
+
+A tiny tagger is trained here in a second, logged to a temporary SQLite store, registered and exported. Each
+attack is a copy of the exported folder (or the store's own copy) with a harmless payload planted in it: a
+pickle whose ``__reduce__`` creates a file, or a line in a ``code/`` module that creates one. Every loader
+(``newstag predict``, ``mlflow.pyfunc.load_model``, ``mlflow models serve``) must refuse it, and the file must
+never appear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import joblib
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from reliability_support import assert_clean_failure, cli_env, run_cli
+from test_security import corpus
+
+from pipeline import signing, tracking
+from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
+from pipeline.errors import ModelError
+from pipeline.features import Featurizer
+from pipeline.loading import load_tagger
+from pipeline.model import NewsTagger
+
+ATTACKS = ["signed with another key", "forged MLmodel", "changed code file"]
+
+
+class Payload:
+    """Unpickling this creates ``marker``: proof that a pickle ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    """A tiny tagger logged, registered as ``m`` v1 in a temp store, and exported."""
+    root = tmp_path_factory.mktemp("signing")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    (xt, yt), (xv, yv) = corpus(120, 1), corpus(40, 2)
+    tagger = NewsTagger(Featurizer(word_min_df=1), axes=("regions", "themes"), min_support=3, n_jobs=1)
+    tagger.fit(xt, yt, xv, yv)
+    tracking.setup_tracking(uri)
+    exp = mlflow.MlflowClient().create_experiment("signing", artifact_location=str(root / "artifacts"))
+    mlflow.set_experiment(experiment_id=exp)
+    with mlflow.start_run() as run:
+        info = tracking.log_tagger(
+            tagger, pd.DataFrame({"text": xt[:2], "title": ["a", "b"]}), tagger.describe()
+        )
+    mlflow.register_model(info.model_uri, "m")
+    export = tracking.export_model(info.model_uri, "m", "1", True, str(root / "models"))
+    (root / "in.jsonl").write_text(json.dumps({"id": "1", "text": "In Paris, oil output rose."}) + "\n")
+    yield {"uri": uri, "root": root, "info": info, "run_id": run.info.run_id, "export": export}
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def store_folder(store: dict) -> Path:
+    """The store's own copy of the logged model (what models:/m/1 loads in place)."""
+    return Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
+
+
+def plant_pickle(folder: Path, marker: Path, drop_run: bool) -> None:
+    """The joblib tagger replaced by a payload, the scorer removed so a loader would unpickle it, MLmodel's
+    hash rewritten to match the payload (and its run id removed when ``drop_run``)."""
+    joblib.dump(Payload(str(marker)), folder / "artifacts" / TAGGER_FILE)
+    (folder / "artifacts" / SCORER_FILE).unlink()
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    pyfunc = spec["flavors"]["python_function"]
+    del pyfunc["config"]["scorer_sha256"], pyfunc["artifacts"]["scorer"]
+    pyfunc["config"]["tagger_sha256"] = sha256_file(folder / "artifacts" / TAGGER_FILE)
+    if drop_run:
+        del spec["run_id"]
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+
+
+def sign_with_another_key(folder: Path, key_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as m:
+        m.setenv(signing.KEY_ENV, str(key_dir / "attacker.key"))
+        signing.sign_folder(folder)
+
+
+def attack(kind: str, folder: Path, marker: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Apply attack ``kind`` to the model folder ``folder``; the words the refusal must contain."""
+    if kind == "signed with another key":
+        plant_pickle(folder, marker, drop_run=False)
+        sign_with_another_key(folder, marker.parent, monkeypatch)
+        return "signed with another key"
+    if kind == "forged MLmodel":
+        plant_pickle(folder, marker, drop_run=True)
+        return "sha256 mismatch"
+    code = folder / "code" / "pipeline" / "scoring.py"
+    code.write_text(code.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")
+    return "sha256 mismatch"
+
+
+@pytest.fixture
+def attacked(store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> tuple[Path, Path, str]:
+    folder = tmp_path / "model"
+    shutil.copytree(store["export"], folder)
+    marker = tmp_path / "PAYLOAD-RAN"
+    needle = attack(request.param, folder, marker, monkeypatch)
+    return folder, marker, needle
+
+
+# ------------------------------------------------------------------------------------------------ the key
+
+
+def test_the_key_is_created_owner_only_outside_the_store(tmp_path: Path, monkeypatch) -> None:
+    key = tmp_path / "config" / "newstag" / "signing.key"
+    monkeypatch.setenv(signing.KEY_ENV, str(key))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "MLmodel").write_text("run_id: x\n")
+    signing.sign_folder(tmp_path / "m")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    first = key.read_text()
+    signing.sign_folder(tmp_path / "m")  # the same key is used again, never replaced
+    assert key.read_text() == first and len(bytes.fromhex(first.strip())) == 32
+    assert first.strip() not in (tmp_path / "m" / signing.SIGNATURE_FILE).read_text()
+
+
+def test_the_tests_never_touch_the_users_key() -> None:
+    assert Path(os.environ[signing.KEY_ENV]) != Path.home() / ".config" / "newstag" / "signing.key"
+    assert signing.key_path() == Path(os.environ[signing.KEY_ENV])
+
+
+def test_a_group_readable_key_is_refused_in_one_line(store, tmp_path: Path) -> None:
+    key = tmp_path / "shared.key"
+    shutil.copy(signing.key_path(), key)
+    key.chmod(0o640)
+    proc = run_cli(
+        ["predict", "-m", str(store["export"]), "-i", str(store["root"] / "in.jsonl"), "-o", "out.jsonl"],
+        tmp_path,
+        env={signing.KEY_ENV: str(key)},
+    )
+    assert_clean_failure(proc, "predict", str(key), "readable by others", f"chmod 600 {key}")
+    assert not (tmp_path / "out.jsonl").exists()
+    key.chmod(0o600)  # the fix the message names works
+    ok = run_cli(
+        ["predict", "-m", str(store["export"]), "-i", str(store["root"] / "in.jsonl"), "-o", "out.jsonl"],
+        tmp_path,
+        env={signing.KEY_ENV: str(key)},
+    )
+    assert ok.returncode == 0, ok.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------------------------ attacks
+
+
+def test_an_intact_signed_model_loads_everywhere(store, tmp_path: Path) -> None:
+    files = signing.verify_model(store["export"])
+    assert {"MLmodel", "pyfunc.py", f"artifacts/{SCORER_FILE}", "code/pipeline/scoring.py"} <= set(files)
+    assert load_tagger(str(store["export"]))[1].run_id == store["run_id"]
+    assert load_tagger("models:/m/1", store["uri"])[1].run_id == store["run_id"]
+    model = mlflow.pyfunc.load_model(str(store["export"]))
+    assert len(model.predict(pd.DataFrame({"text": ["In Paris, oil output rose."]}))) == 1
+    proc = run_cli(
+        ["predict", "-m", str(store["export"]), "-i", str(store["root"] / "in.jsonl"), "-o", "out.jsonl"],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("attacked", ATTACKS, indirect=True)
+def test_the_cli_refuses_an_attacked_model_and_the_payload_never_runs(attacked, tmp_path: Path) -> None:
+    folder, marker, needle = attacked
+    out = tmp_path / "out.jsonl"
+    (folder.parent / "in.jsonl").write_text(json.dumps({"id": "1", "text": "In Paris, oil."}) + "\n")
+    proc = run_cli(
+        ["predict", "-m", str(folder), "-i", str(folder.parent / "in.jsonl"), "-o", str(out)], tmp_path
+    )
+    line = assert_clean_failure(proc, "predict", needle, "refusing to load it", f"newstag trust {folder}")
+    assert str(folder) in line
+    assert not marker.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("attacked", ATTACKS, indirect=True)
+def test_pyfunc_load_model_refuses_an_attacked_model_and_the_payload_never_runs(attacked) -> None:
+    folder, marker, needle = attacked
+    with pytest.raises(Exception, match=needle) as info:
+        mlflow.pyfunc.load_model(str(folder))
+    assert "refusing to load it" in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("attacked", ATTACKS, indirect=True)
+def test_pyfunc_load_model_in_a_fresh_process_refuses_before_importing_code(attacked) -> None:
+    """A fresh process has no newstag imported yet: the one MLflow would import first is the model's code/."""
+    folder, marker, needle = attacked
+    code = f"import mlflow.pyfunc; mlflow.pyfunc.load_model({str(folder)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=folder.parent,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and needle in done.stderr and "refusing to load it" in done.stderr
+    assert not marker.exists()
+
+
+def test_a_store_model_with_a_forged_mlmodel_is_refused_and_the_payload_never_runs(
+    store, tmp_path: Path
+) -> None:
+    folder = store_folder(store)
+    backup = tmp_path / "backup"
+    shutil.copytree(folder, backup)
+    marker = tmp_path / "PAYLOAD-RAN"
+    try:
+        plant_pickle(folder, marker, drop_run=True)
+        with pytest.raises(ModelError, match=r"MLmodel: names no run_id.* refusing to load it"):
+            load_tagger("models:/m/1", store["uri"])
+        proc = run_cli(
+            [
+                "predict",
+                "-m",
+                "models:/m/1",
+                "--tracking-uri",
+                store["uri"],
+                "-i",
+                str(store["root"] / "in.jsonl"),
+                "-o",
+                "out.jsonl",
+            ],
+            tmp_path,
+        )
+        assert_clean_failure(proc, "predict", "names no run_id", "refusing to load it")
+        with pytest.raises(Exception, match="refusing to load it"):
+            mlflow.pyfunc.load_model("models:/m/1")
+    finally:
+        shutil.rmtree(folder)
+        shutil.copytree(backup, folder)
+    assert not marker.exists()
+    assert load_tagger("models:/m/1", store["uri"])[1].run_id == store["run_id"]
+
+
+# ------------------------------------------------------------------------------------------------ run record
+
+
+def test_a_run_the_store_does_not_know_is_refused(store, tmp_path: Path) -> None:
+    """A version registered without a run, whose MLmodel names a run absent from the store, is refused even
+    when its owner signed it: the run record is not waved through."""
+    folder = tmp_path / "runless"
+    shutil.copytree(store["export"], folder)
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    spec["run_id"] = "f" * 32
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    signing.sign_folder(folder)
+    version = mlflow.MlflowClient().create_model_version("m", source=str(folder), run_id=None).version
+    with pytest.raises(ModelError, match=r"run f{32} named in its MLmodel is not in the store"):
+        load_tagger(f"models:/m/{version}", store["uri"])
+
+
+def test_an_exported_folder_is_checked_against_a_store_only_when_one_is_named(store, tmp_path: Path) -> None:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    mlflow.MlflowClient(other).search_experiments()  # an empty store that knows no run
+    assert load_tagger(str(store["export"]))[1].run_id == store["run_id"]  # offline: the signature decides
+    assert load_tagger(str(store["export"]), store["uri"])[1].run_id == store["run_id"]
+    with pytest.raises(ModelError, match=r"is not in the store"):
+        load_tagger(str(store["export"]), other)
+
+
+def test_an_exported_folder_without_run_id_is_refused_even_when_re_signed(store, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(store["export"], folder)
+    spec = yaml.safe_load((folder / "MLmodel").read_text())
+    del spec["run_id"]
+    (folder / "MLmodel").write_text(yaml.safe_dump(spec))
+    signing.sign_folder(folder)
+    with pytest.raises(ModelError, match="names no run_id"):
+        load_tagger(str(folder))
+
+
+# ------------------------------------------------------------------------------------------------ trust
+
+
+def test_an_unsigned_model_is_refused_and_newstag_trust_signs_it(store, tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "from-elsewhere"
+    shutil.copytree(store["export"], folder)
+    sign_with_another_key(folder, tmp_path, monkeypatch)  # as another machine signed it
+    with pytest.raises(ModelError, match=rf"signed with another key.*newstag trust {folder}"):
+        load_tagger(str(folder))
+    (folder / signing.SIGNATURE_FILE).unlink()
+    with pytest.raises(ModelError, match=rf"not signed.*newstag trust {folder}"):
+        load_tagger(str(folder))
+    proc = run_cli(["trust", str(folder)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"run {store['run_id']}" in proc.stdout and "code/pipeline/scoring.py" in proc.stdout
+    assert "mlflow.pyfunc.load_model executes it" in proc.stdout and "signed" in proc.stdout.splitlines()[-1]
+    assert load_tagger(str(folder))[1].run_id == store["run_id"]
+
+
+def test_a_file_the_signature_does_not_list_is_refused(store, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(store["export"], folder)
+    (folder / "code" / "pipeline" / "sitecustomize.py").write_text("print('planted')\n")
+    with pytest.raises(ModelError, match=r"sitecustomize\.py: a file the model's signature does not cover"):
+        load_tagger(str(folder))
+
+
+# ------------------------------------------------------------------------------------------------ serve
+
+
+def serve(folder: Path, cwd: Path, timeout: float = 240.0) -> tuple[int | None, str, dict | None]:
+    """``mlflow models serve`` on ``folder``: (exit code or None if it came up, its log, the answer to one
+    request when it came up). The server is always stopped."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = cwd / f"serve-{port}.log"
+    bin_dir = Path(sys.executable).parent
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", str(folder), "--env-manager", "local"]
+    env = cli_env({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "-p", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    answer = None
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [["In Paris."]]}})
+                        request = urllib.request.Request(
+                            f"http://127.0.0.1:{port}/invocations",
+                            data=body.encode(),
+                            headers={"Content-Type": "application/json"},
+                        )
+                        with urllib.request.urlopen(request, timeout=60) as got:
+                            answer = json.loads(got.read())
+                        break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.5)
+    finally:
+        code = proc.poll()
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=30)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    return code, log.read_text(errors="replace"), answer
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_refuses_every_attack_and_serves_the_intact_model(
+    store, tmp_path: Path, monkeypatch
+) -> None:
+    code, log, answer = serve(store["export"], tmp_path)
+    assert answer is not None and len(answer["predictions"]) == 1, log[-3000:]
+    for kind in ATTACKS:
+        folder, marker = tmp_path / kind.replace(" ", "-"), tmp_path / f"PAYLOAD-RAN-{kind.replace(' ', '-')}"
+        shutil.copytree(store["export"], folder)
+        needle = attack(kind, folder, marker, monkeypatch)
+        code, log, answer = serve(folder, tmp_path)
+        assert answer is None and code not in (None, 0), (kind, log[-3000:])
+        assert needle in log and "refusing to load it" in log, (kind, log[-3000:])
+        assert not marker.exists(), kind
