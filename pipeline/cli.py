@@ -183,6 +183,14 @@ def cmd_trust(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from pipeline.init import init_command, summary_lines
+
+    result = init_command(args.file, out=args.out, force=args.force, name=args.name)
+    _emit(result, args.json, summary_lines)
+    return EXIT_OK
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from pipeline.ui import run_ui
 
@@ -467,6 +475,28 @@ def _trust_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_trust)
 
 
+def _init_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "init",
+        help="guess a corpus's columns and write a config that trains as is",
+        description="Read the first rows of a JSONL/CSV/TSV/parquet file (.gz too) or a folder with one "
+        "sub-folder per label, guess the id, title, text and label columns (and whether a CSV has a header, "
+        "whether labels are class indices, whether each document has one label), show the guesses and write "
+        "a commented config: then run newstag train --config it.",
+    )
+    p.add_argument("file", metavar="FILE", help="the labelled corpus: a file, or a folder of label folders")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="PATH",
+        help="config to write (default: configs/<name>.yaml, the name from the file)",
+    )
+    p.add_argument("--name", default=None, help="the config's name (default: from the file name)")
+    p.add_argument("--force", action="store_true", help="overwrite --out when it exists")
+    p.add_argument("--json", action="store_true", help="print the guesses as JSON")
+    p.set_defaults(func=cmd_init)
+
+
 def _ui_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ui",
@@ -498,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"newstag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (
+        _init_parser,
         _prepare_parser,
         _train_parser,
         _tune_parser,
