@@ -225,3 +225,27 @@ def test_init_then_train_untouched_gives_one_label_per_row(tmp_path: Path, track
     evaluate = run("evaluate", "-m", str(model), "--input", "gold.jsonl", cwd=tmp_path, env=env)
     assert evaluate.returncode == 0, evaluate.stderr
     assert "accuracy" in (train.stdout + evaluate.stdout).lower()  # reported without --json
+
+
+def test_init_pairs_a_train_file_with_its_test_file_and_reads_label_folders(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ag").mkdir()
+    write_csv(tmp_path / "ag" / "train.csv", ag_rows(120, 0))
+    write_csv(tmp_path / "ag" / "test.csv", ag_rows(40, 1))
+    init_command("ag/train.csv", out="configs/ag.yaml")
+    cfg = load_config("configs/ag.yaml")
+    assert cfg.corpus is not None and cfg.corpus.files == {"train": "ag/train.csv", "test": "ag/test.csv"}
+    assert cfg.name == "ag" and cfg.corpus.header is False
+    for i, (k, title, text) in enumerate(ag_rows(24, 2)):
+        folder = tmp_path / "desk" / CLASSES[k - 1].replace("/", "-")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i:03d}.txt").write_text(f"{title}\n\n{text}\n")
+    guess = inspect_corpus(tmp_path / "desk")
+    assert guess.format == "folders" and not guess.multi_label
+    assert guess.label_values == ["Business", "Sci-Tech", "Sports", "World"]
+    init_command("desk")
+    folders = load_config("configs/desk.yaml")
+    assert folders.corpus is not None and folders.corpus.format == "folders"
+    assert folders.axes["themes"].multi_label is False
