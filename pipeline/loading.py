@@ -67,8 +67,9 @@ def load_scorer(path: str | Path, expected_sha256: str | None) -> Any:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the scorer file ({exc.strerror or exc})") from None
-    _check_sha(path, expected_sha256, lambda: hashlib.sha256(data).hexdigest())
-    signing.check_bytes(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    _check_sha(path, expected_sha256, lambda: digest)
+    signing.check_bytes(path, data, digest)
     try:
         return Scorer.from_bytes(data, str(path))
     except ScorerError as exc:
@@ -88,8 +89,9 @@ def load_verified(path: str | Path, expected_sha256: str | None) -> Any:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the tagger file ({exc.strerror or exc})") from None
-    _check_sha(path, expected_sha256, lambda: hashlib.sha256(data).hexdigest(), reading="unpickle")
-    signing.check_bytes(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    _check_sha(path, expected_sha256, lambda: digest, reading="unpickle")
+    signing.check_bytes(path, data, digest)
     import joblib
 
     return joblib.load(io.BytesIO(data))
@@ -153,8 +155,8 @@ def locate_model(uri: str, tracking_uri: str | None = None) -> ModelInfo:
         if not local.is_dir():
             raise ModelError(f"{uri}: model folder not found")
         folder = local.resolve()
-        signing.verify_model(folder)
         info = read_mlmodel(folder)
+        _verify(info)
         _require_run(info, uri)
         if tracking_uri:
             _check_run_record(uri, info, _run_record(info.run_id, tracking_uri), tracking_uri)
@@ -188,10 +190,17 @@ def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
         _require_run(info, uri)
         tags = tracking.recorded_tags(info.run_id, tracking_uri)
     _check_run_record(uri, info, tags, tracking_uri)
-    assert info.folder is not None
-    signing.verify_model(info.folder)
+    _verify(info)
     info.uri = uri
     return info
+
+
+def _verify(info: ModelInfo) -> None:
+    """The model folder's signature, every file checked but the scorer and tagger, which ``load_scorer`` /
+    ``load_verified`` check against it when (and only when) they read them."""
+    assert info.folder is not None
+    deferred = [p for p in (info.path, info.scorer_path) if p is not None]
+    signing.verify_model(info.folder, deferred=deferred)
 
 
 def _require_run(info: ModelInfo, uri: str) -> None:

@@ -87,7 +87,8 @@ class NewsTaggerModel(mlflow.pyfunc.PythonModel):
         """Load the scorer (or, without one, the tagger) after checking the model folder's signature and
         the file's sha256."""
         config = context.model_config or {}
-        verify_model(model_root(context.artifacts.get("scorer") or context.artifacts["tagger"]))
+        files = [context.artifacts[name] for name in ("scorer", "tagger") if name in context.artifacts]
+        verify_model(model_root(files[0]), deferred=files)  # each file checked again when read
         if "scorer" in context.artifacts:
             self.tagger = load_scorer(context.artifacts["scorer"], config.get("scorer_sha256"))
         else:

@@ -41,7 +41,7 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,11 +216,16 @@ def _mismatch(path: Path, signed: str, actual: str, folder: Path) -> ModelError:
     )
 
 
-def verify_model(folder: str | Path) -> dict[str, str]:
+def verify_model(folder: str | Path, deferred: Iterable[str | Path] = ()) -> dict[str, str]:
     """The verified ``{relative path: sha256}`` of model folder ``folder``: its signature made with this
-    machine's key, every listed file present and unchanged, no file it does not list, MLmodel among them."""
+    machine's key, every listed file present and unchanged, no file it does not list, MLmodel among them.
+
+    The files in ``deferred`` (paths in the folder) must be listed and present, but are not hashed here: the
+    caller reads them through ``check_bytes`` (a loader hashes the bytes it parses anyway, and need not hash
+    the 50 MB joblib tagger it will not read)."""
     folder = Path(folder)
     files = _signed_files(folder)
+    later = {_relative(Path(p), folder) for p in deferred}
     if "MLmodel" not in files:
         raise _refuse(folder / SIGNATURE_FILE, "the signature does not cover MLmodel", folder)
     on_disk = _files(folder)
@@ -231,10 +236,21 @@ def verify_model(folder: str | Path) -> dict[str, str]:
         path = folder / rel
         if not path.is_file():
             raise _refuse(path, "listed in the model's signature but missing", folder)
+        if rel in later:
+            continue
         actual = _sha256(path)
         if not hmac.compare_digest(actual, signed):
             raise _mismatch(path, signed, actual, folder)
     return files
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """``path`` (absolute, or relative to ``folder``) as a relative POSIX path inside ``folder``."""
+    path = path if path.is_absolute() else folder / path
+    try:
+        return path.absolute().relative_to(folder.absolute()).as_posix()
+    except ValueError:
+        return path.as_posix()  # outside the folder: never matches a listed file
 
 
 def model_root(path: str | Path) -> Path:
@@ -259,10 +275,11 @@ def signed_sha256(path: str | Path) -> str:
     return files[rel]
 
 
-def check_bytes(path: str | Path, data: bytes) -> None:
-    """ModelError unless ``data`` (read from ``path``) is what ``path``'s model signature records."""
+def check_bytes(path: str | Path, data: bytes, digest: str | None = None) -> None:
+    """ModelError unless ``data`` (read from ``path``; ``digest``, its sha256 when already computed) is what
+    ``path``'s model signature records."""
     signed = signed_sha256(path)
-    actual = hashlib.sha256(data).hexdigest()
+    actual = digest or hashlib.sha256(data).hexdigest()
     if not hmac.compare_digest(actual, signed):
         raise _mismatch(Path(path), signed, actual, model_root(path))
 
