@@ -9,7 +9,10 @@ The trust root is the model folder's signature (``pipeline.signing``): ``locate_
 of the folder against it, and ``load_scorer`` / ``load_verified`` check the bytes they read against the
 signed hash, before anything is parsed or unpickled. The sha256 recorded in MLmodel and in the run's tags is
 still checked (it catches corruption and a model that disagrees with its run) but it is not what makes a
-model trusted: whoever can write a model can write those too.
+model trusted: whoever can write a model can write those too. ``locate_model`` leaves the scorer and tagger
+files to the loader that reads them (listed and present, hashed once, when read), so ``predict`` never hashes
+a joblib file it does not unpickle; such a file changed beside an intact scorer is refused only by a loader
+that reads it (``mlflow.pyfunc.load_model`` checks every file).
 
 The run record cannot be skipped: an MLmodel naming no run is refused, and a store model whose run the store
 does not know (no run, or a run that recorded no newstag model) is refused. An exported folder is checked

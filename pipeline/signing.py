@@ -74,7 +74,8 @@ def load_key(create: bool = False) -> bytes:
         st = path.stat()
     except FileNotFoundError:
         raise ModelError(
-            f"{path}: no signing key on this machine (train a model to create one, or set {KEY_ENV})"
+            f"{path}: no signing key on this machine, so no model here is trusted yet (training creates the "
+            f"key; newstag trust MODEL_DIR creates it and signs a model you vouch for; {KEY_ENV} names another)"
         ) from None
     if st.st_mode & 0o077:
         raise ModelError(
