@@ -9,16 +9,25 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipeline import DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.errors import ConfigError
 from pipeline.promotion import METRICS as PROMOTION_METRICS
+from pipeline.yamlio import read_file, read_value
 
 
 class Strict(BaseModel):
@@ -202,23 +211,49 @@ class AxisConfig(Strict):
     )
 
 
+MIN_FEATURES = 10  # a vocabulary smaller than this cannot tell labels apart: it trains a useless model
+
+
+def _check_ngram_range(value: tuple[int, int]) -> tuple[int, int]:
+    low, high = value
+    if low < 1:
+        raise ValueError(f"[{low}, {high}]: the shortest n-gram must be 1 or more")
+    if low > high:
+        raise ValueError(f"[{low}, {high}]: write [min, max] with min <= max")
+    return value
+
+
 class WordFeatures(Strict):
     enabled: bool = True
-    ngram_range: tuple[int, int] = (1, 2)
-    min_df: int = Field(2, ge=1)
+    ngram_range: tuple[int, int] = Field((1, 2), description="[min, max] words per term, 1 <= min <= max")
+    min_df: int = Field(
+        2, ge=1, description="documents a term must occur in (at most the training documents)"
+    )
     max_df: float = Field(1.0, gt=0.0, le=1.0)
-    max_features: int | None = Field(None, ge=1)
+    max_features: int | None = Field(
+        None, ge=MIN_FEATURES, description=f"largest vocabulary, or null; at least {MIN_FEATURES}"
+    )
     sublinear_tf: bool = True
     hashing: bool = Field(False, description="HashingVectorizer + TF-IDF instead of a vocabulary")
     n_features: int = Field(2**20, ge=16, description="hashing only")
 
+    _ngram_range = field_validator("ngram_range")(_check_ngram_range)
+
 
 class CharFeatures(Strict):
     enabled: bool = False
-    ngram_range: tuple[int, int] = (3, 5)
-    min_df: int = Field(3, ge=1)
-    max_features: int | None = Field(200_000, ge=1)
+    ngram_range: tuple[int, int] = Field(
+        (3, 5), description="[min, max] characters per term, 1 <= min <= max"
+    )
+    min_df: int = Field(
+        3, ge=1, description="documents a term must occur in (at most the training documents)"
+    )
+    max_features: int | None = Field(
+        200_000, ge=MIN_FEATURES, description=f"largest vocabulary, or null; at least {MIN_FEATURES}"
+    )
     sublinear_tf: bool = True
+
+    _ngram_range = field_validator("ngram_range")(_check_ngram_range)
 
 
 class GazetteerFeatures(Strict):
@@ -311,11 +346,28 @@ class PromotionConfig(Strict):
 
 
 class TrackingConfig(Strict):
-    experiment: str = "newstag"
-    registered_model: str = "news-tagger"
+    experiment: str = Field(
+        "newstag",
+        description="MLflow experiment (also the folder of its artifacts): letters, digits, space, _ . -",
+    )
+    registered_model: str = Field(
+        "news-tagger",
+        description="registered model (also the folder of its exports): letters, digits, _ . -",
+    )
     promotion: PromotionConfig = PromotionConfig()
     export_dir: str = "models"
     log_model: bool = True
+
+    @field_validator("experiment", "registered_model")
+    @classmethod
+    def _folder_name(cls, value: str, info: ValidationInfo) -> str:
+        space = " " if info.field_name == "experiment" else ""
+        if not value.strip():
+            raise ValueError("empty; give a name")
+        if len(value) > 200 or not re.fullmatch(rf"[A-Za-z0-9][A-Za-z0-9{space}_.-]*", value):
+            allowed = "letters, digits, " + ("space, " if space else "") + "_ . - (not first), at most 200"
+            raise ValueError(f"{value[:60]!r}: it names a folder and a URI part: use {allowed}")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -377,6 +429,31 @@ class Config(Strict):
                     raise ValueError(f"axes.{axis}.source: needed with a single corpus")
         else:
             self._check_corpora(self.corpora or [])
+        return self
+
+    @model_validator(mode="after")
+    def _tune_space_valid(self) -> Config:
+        """Each value of ``tune.space``, set alone on this config, gives a valid config: a bad value is
+        found at load, not when its trial runs."""
+        if not self.tune.space:
+            return self
+        base = self.model_dump(mode="json")
+        base["tune"]["space"] = {}
+        for key, values in self.tune.space.items():
+            parts = [p for p in key.split(".") if p]
+            where = f"tune.space.{key}"
+            if not parts or (parts[0] == "tune" and parts[1:2] in ([], ["space"])):
+                raise ValueError(f"{where}: not a key a trial can set")
+            for value in values:
+                data = json.loads(json.dumps(base))
+                try:
+                    _set_dotted(data, parts, value, where)
+                    Config.model_validate(data)
+                except ConfigError as exc:
+                    raise ValueError(str(exc).replace("--set ", "", 1)) from None
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    raise ValueError(f"{where}: {json.dumps(value)}: {_error_line(err)}") from None
         return self
 
     def _check_promotion(self) -> None:
@@ -452,18 +529,21 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``a.b.c=value`` as (["a", "b", "c"], parsed value); the value is read as YAML."""
+    """``a.b.c=value`` as (["a", "b", "c"], parsed value); the value is read as YAML without aliases or
+    repeated keys, at most ``yamlio.MAX_VALUE_CHARS`` characters (ConfigError otherwise)."""
     if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        raise ConfigError(f"--set {_shown(item)!r}: expected dotted.key=value")
     key, raw = item.split("=", 1)
     parts = [p for p in key.strip().split(".") if p]
     if not parts:
-        raise ConfigError(f"--set {item!r}: empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+        raise ConfigError(f"--set {_shown(item)!r}: empty key")
+    value = read_value(raw, f"--set {_shown(item)!r}") if raw.strip() else ""
     return parts, value
+
+
+def _shown(item: str, limit: int = 80) -> str:
+    """``item`` cut to ``limit`` characters for a message."""
+    return item if len(item) <= limit else item[: limit - 3] + "..."
 
 
 def _step(node: Any, part: str, item: str) -> tuple[Any, str | int]:
@@ -475,50 +555,51 @@ def _step(node: Any, part: str, item: str) -> tuple[Any, str | int]:
     return node, part
 
 
+def _set_dotted(data: dict[str, Any], parts: list[str], value: Any, item: str) -> None:
+    """Set ``value`` at the dotted key ``parts`` of ``data`` (intermediate dicts are created)."""
+    node: Any = data
+    for part in parts[:-1]:
+        node, key = _step(node, part, item)
+        child = node[key] if isinstance(node, list) else node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict | list):
+            raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+        node = child
+    node, key = _step(node, parts[-1], item)
+    node[key] = value
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """A copy of ``raw`` with each ``dotted.key=value`` set (intermediate dicts are created; a list item is
     named by its index, as in ``corpora.0.path``)."""
     data = json.loads(json.dumps(raw))
     for item in overrides:
         parts, value = parse_override(item)
-        node = data
-        for part in parts[:-1]:
-            node, key = _step(node, part, item)
-            child = node[key] if isinstance(node, list) else node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict | list):
-                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
-            node = child
-        node, key = _step(node, parts[-1], item)
-        node[key] = value
+        _set_dotted(data, parts, value, _shown(item))
     return data
+
+
+def _error_line(err: Any) -> str:
+    """One pydantic error as ``key: message`` (a whole-config rule's message names its key itself)."""
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+    key = ".".join(str(p) for p in err["loc"])
+    if not key and err["type"] == "value_error":
+        return msg.removeprefix("Value error, ")
+    return f"{key or '(top level)'}: {msg}"
 
 
 def _describe(exc: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid config"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        kind = err["type"]
-        msg = "unknown key" if kind == "extra_forbidden" else err["msg"]
-        lines.append(f"  {key}: {msg}")
+    lines += [f"  {_error_line(err)}" for err in exc.errors()]
     return "\n".join(lines)
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from a file, or ConfigError naming the file."""
+    """A YAML mapping from a file (``yamlio.read_file``: repeated keys refused), or ConfigError naming the
+    file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    except RecursionError:
-        raise ConfigError(f"{path}: not readable YAML: nested too deeply") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    _check_size(data, path)
+    data = read_file(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -526,24 +607,46 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-MAX_YAML_VALUES = 1_000_000
+TRACKING_URI_FORMS = (
+    "sqlite:///path/to/mlflow.db, http(s)://host:port (an MLflow server), "
+    "postgresql://, mysql:// or mssql:// (a database), databricks"
+)
+_URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
-def _check_size(data: Any, path: Path) -> None:
-    """ConfigError when YAML aliases expand ``data`` to more than ``MAX_YAML_VALUES`` values (a "billion
-    laughs" file would otherwise exhaust memory when the config is copied)."""
-    stack, seen = [data], 0
-    while stack:
-        node = stack.pop()
-        seen += 1
-        if seen > MAX_YAML_VALUES:
-            raise ConfigError(
-                f"{path}: too large: its aliases expand to more than {MAX_YAML_VALUES:,} values"
-            )
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+def check_tracking_uri(uri: str) -> str:
+    """``uri`` when it names a store newstag can track to; ConfigError naming it and the forms allowed
+    otherwise (a plain path, a ``file:`` store, an unknown scheme, a SQLite file whose folder is missing)."""
+    why = _tracking_uri_problem(uri)
+    if why:
+        raise ConfigError(f"tracking URI {uri!r}: {why}; use {TRACKING_URI_FORMS}")
+    return uri
+
+
+def _tracking_uri_problem(uri: str) -> str:
+    if uri == "databricks" or uri.startswith("databricks"):
+        return ""
+    match = _URI_SCHEME.match(uri)
+    if not match or len(match.group(1)) == 1:  # no scheme, or a Windows drive letter
+        return "a plain path is not a store"
+    scheme = match.group(1).lower().split("+", 1)[0]
+    rest = uri[match.end() :]
+    if scheme == "file":
+        return "file stores are not supported (MLflow 3 refuses them)"
+    if scheme in ("http", "https"):
+        return "" if rest.startswith("//") and rest[2:].split("/", 1)[0] else "no host"
+    if scheme in ("postgresql", "mysql", "mssql"):
+        return ""
+    if scheme != "sqlite":
+        return f"unsupported scheme {scheme!r}"
+    db = rest.removeprefix("///").split("?", 1)[0] if rest.startswith("///") else ""
+    if not db or db == ":memory:":
+        return "no database file"
+    if Path(db).is_dir():
+        return f"{db} is a folder, not a database file"
+    if not Path(db).parent.is_dir():
+        return f"folder {Path(db).parent} does not exist"
+    return ""
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

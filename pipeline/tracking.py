@@ -42,7 +42,7 @@ import pipeline
 from pipeline import signing
 from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.card import description_of, render_card
-from pipeline.config import Config, load_config
+from pipeline.config import Config, check_tracking_uri, load_config
 from pipeline.errors import ModelError
 from pipeline.metrics import LABEL_COLUMNS, label_rows
 from pipeline.promotion import Decision, Rule, Sample, decide, no_champion, not_comparable
@@ -75,11 +75,7 @@ def tracking_uri(explicit: str | None = None) -> str:
 
 def setup_tracking(explicit: str | None = None) -> str:
     """Point MLflow (tracking and registry) at the project's store; returns its URI."""
-    uri = tracking_uri(explicit)
-    if uri.startswith("file:") or (("://" not in uri) and not uri.startswith("databricks")):
-        raise ValueError(
-            f"{uri}: file stores are not supported; use sqlite:///path/mlflow.db or a server URL"
-        )
+    uri = check_tracking_uri(tracking_uri(explicit))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     _init_sqlite_store(uri)

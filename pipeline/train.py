@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from pipeline import card, tracking
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config, ConfigError, check_tracking_uri
 from pipeline.corpora import CorpusError
 from pipeline.errors import ModelError
 from pipeline.evaluate import evaluate_split
@@ -58,13 +58,25 @@ def crash_point(name: str) -> None:
 
 
 def check_trainable(cfg: Config, sizes: Mapping[str, int], gold: Mapping[str, list[list[str]]]) -> None:
-    """Stop before fitting when a split is empty or an axis has no label with ``min_support`` documents."""
+    """Stop before fitting when a split is empty, a vocabulary's ``min_df`` asks for more documents than
+    the vocabulary is fitted on, or an axis has no label with ``min_support`` documents."""
     if not all(sizes.values()):
         raise CorpusError(
             "too few documents to train: "
             + ", ".join(f"{k} {v}" for k, v in sizes.items())
             + " (each split needs some)"
         )
+    t = cfg.thresholds
+    docs = sizes["train"] + (sizes["validation"] if t.strategy == "cv" and t.cv_include_validation else 0)
+    word, char = cfg.features.word, cfg.features.char
+    for key, block, max_df in (("word", word, word.max_df), ("char", char, 1.0)):
+        usable = int(max_df * docs)  # scikit-learn keeps terms in at most max_df * documents
+        if block.enabled and not (key == "word" and word.hashing) and block.min_df > usable:
+            limit = f"max_df {max_df} of {docs:,} = {usable:,}" if max_df < 1.0 else f"{docs:,}"
+            raise ConfigError(
+                f"features.{key}.min_df: {block.min_df} is more than the documents the vocabulary is "
+                f"fitted on ({limit}); lower it"
+            )
     for axis, acfg in cfg.axes.items():
         counts = Counter(label for row in gold[axis] for label in row or ())
         if not counts or max(counts.values()) < acfg.min_support:
@@ -103,6 +115,7 @@ def train(
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
+    check_tracking_uri(tracking.tracking_uri(tracking_uri))  # a bad store is found before any work
     stages = Stages(say)
     prepared, data, frames = _prepare(cfg, stages, say)
     coverage = prepared.report.get("coverage")

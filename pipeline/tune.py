@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from pipeline import tracking
-from pipeline.config import Config, ConfigError, apply_overrides, load_config
+from pipeline.config import Config, ConfigError, apply_overrides, check_tracking_uri, load_config
 from pipeline.evaluate import evaluate_split
 from pipeline.metrics import Coverage, metric_items
 from pipeline.model import tagger_from_config
@@ -87,6 +87,7 @@ def tune(
     """Run the search; log a parent run with one nested run per trial; write the best trial's config."""
     from joblib import Parallel, delayed
 
+    check_tracking_uri(tracking.tracking_uri(tracking_uri))  # a bad store is found before any trial
     trials = trial_overrides(cfg, n_trials)
     metric = cfg.tune.metric
     prepared = prepare(cfg, say=say)

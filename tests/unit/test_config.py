@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, apply_overrides, load_config, parse_override
+from pipeline.config import (
+    TRACKING_URI_FORMS,
+    ConfigError,
+    apply_overrides,
+    check_tracking_uri,
+    load_config,
+    parse_override,
+    read_yaml,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +85,48 @@ def test_cli_reports_config_errors_with_exit_2(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "axes: at least one label axis is needed" in out.stderr or "axes" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sqlite:///mlflow.db",
+        "sqlite:////tmp/store.db",
+        "http://127.0.0.1:5000",
+        "https://mlflow.example.org",
+        "postgresql+psycopg2://user@host/db",
+        "databricks",
+    ],
+)
+def test_tracking_uris_newstag_can_use_pass(uri: str) -> None:
+    assert check_tracking_uri(uri) == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("mlflow.db", "a plain path is not a store"),
+        ("/srv/mlflow.db", "a plain path is not a store"),
+        ("file:///srv/mlruns", "file stores are not supported (MLflow 3 refuses them)"),
+        ("s3://bucket/x", "unsupported scheme 's3'"),
+        ("http:/host", "no host"),
+        ("sqlite:///:memory:", "no database file"),
+        ("sqlite:////tmp", "/tmp is a folder, not a database file"),
+        ("sqlite:////no/such/folder/m.db", "folder /no/such/folder does not exist"),
+    ],
+)
+def test_a_tracking_uri_newstag_cannot_use_is_refused_with_the_forms_allowed(uri: str, why: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_tracking_uri(uri)
+    assert str(info.value) == f"tracking URI {uri!r}: {why}; use {TRACKING_URI_FORMS}"
+
+
+def test_files_may_use_aliases_set_values_may_not(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("a: &x [1, 2]\nb: *x\n")
+    assert read_yaml(path) == {"a": [1, 2], "b": [1, 2]}
+    with pytest.raises(ConfigError, match=r"aliases \(\*name\) are not allowed"):
+        parse_override("model.C=[&x 1, *x]")
+    assert parse_override("a=" + "[" * 100 + "]" * 100)  # nested, not too deeply: read
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_override("a=" + "[" * 4990 + "]" * 4990)
