@@ -127,6 +127,8 @@ def _files(folder: Path) -> list[str]:
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in UNSIGNED_DIRS)
+        # a link to a folder is not walked into: it counts as one entry, which no signature can list
+        names = [*names, *(d for d in dirs if os.path.islink(os.path.join(root, d)))]
         for name in names:
             rel = (Path(root) / name).relative_to(folder).as_posix()
             if rel not in UNSIGNED_NAMES:
@@ -137,7 +139,11 @@ def _files(folder: Path) -> list[str]:
 def manifest(folder: str | Path) -> dict[str, str]:
     """``{relative path: sha256}`` of every file of ``folder`` a signature covers."""
     folder = Path(folder)
-    return {rel: _sha256(folder / rel) for rel in _files(folder)}
+    files = _files(folder)
+    for rel in files:
+        if (folder / rel).is_dir():
+            raise ModelError(f"{folder / rel}: a link to a folder inside a model folder; not signing it")
+    return {rel: _sha256(folder / rel) for rel in files}
 
 
 def _mac(key: bytes, body: dict[str, Any]) -> str:

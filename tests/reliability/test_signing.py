@@ -321,6 +321,14 @@ def test_a_file_the_signature_does_not_list_is_refused(store, tmp_path: Path) ->
     (folder / "code" / "pipeline" / "sitecustomize.py").write_text("print('planted')\n")
     with pytest.raises(ModelError, match=r"sitecustomize\.py: a file the model's signature does not cover"):
         load_tagger(str(folder))
+    (folder / "code" / "pipeline" / "sitecustomize.py").unlink()
+    load_tagger(str(folder))
+    (tmp_path / "elsewhere").mkdir()
+    (folder / "code" / "pipeline" / "extra").symlink_to(tmp_path / "elsewhere")  # a package linked in
+    with pytest.raises(ModelError, match=r"extra: a file the model's signature does not cover"):
+        load_tagger(str(folder))
+    with pytest.raises(ModelError, match=r"a link to a folder inside a model folder; not signing it"):
+        signing.sign_folder(folder)
 
 
 # ------------------------------------------------------------------------------------------------ serve
