@@ -15,4 +15,8 @@ class ModelError(Exception):
     """A model cannot be found, loaded or verified."""
 
 
-USER_ERRORS = (ConfigError, CorpusError, UsageError, ModelError)
+class StoreError(Exception):
+    """The tracking store's database file is damaged, truncated or empty: it is not opened, not re-created."""
+
+
+USER_ERRORS = (ConfigError, CorpusError, UsageError, ModelError, StoreError)

@@ -10,9 +10,10 @@ tags), and the model folder can be read where it lies: for a local artifact stor
 ``runs:/RUN_ID/PATH``. It returns None, so the caller falls back to MLflow, whenever it cannot be sure to
 give what MLflow would: a tracking URI that is not a SQLite file, artifacts that are not local paths,
 stages, ``latest``, workspaces, a ``runs:/`` path that MLflow would merge from two places, or tables and
-columns it does not know (any SQLite error but a missing file). A URI the store plainly cannot answer (no
-such model, alias, version or run; a version not READY; a missing database file) is a ModelError naming
-what is missing. The database is opened read-only (``mode=ro``): a lookup never creates, migrates or
+columns it does not know (any SQLite error but a missing or damaged file). A URI the store plainly cannot
+answer (no such model, alias, version or run; a version not READY; a missing database file) is a ModelError
+naming what is missing; an empty (0-byte), truncated or damaged database file is a StoreError naming it
+(``check_store_file``), so MLflow never gets to fill it with a new, empty store. The database is opened read-only (``mode=ro``): a lookup never creates, migrates or
 locks a store for writing.
 
 Direct query or cache? Measured on the shared 2-core dev machine (medians of 5 fresh processes, warm page
@@ -34,7 +35,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from pipeline.artifacts import SHA_TAG
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, StoreError
 
 TAG_PREFIX = "newstag."
 DEFAULT_WORKSPACE = "default"  # MLflow's single-tenant workspace
@@ -104,11 +105,15 @@ def resolve(uri: str, tracking: str | None = None) -> StoreModel | None:
             f"tracking store {db} not found (no such file); pass --tracking-uri or set "
             "MLFLOW_TRACKING_URI to the store the model was trained into",
         )
+    check_store_file(db)
     try:
         with _Reader(db) as reader:
             folder, run_id, name, version = reader.locate(uri, target)
             tags = reader.run_tags(run_id) if run_id else {}
-    except (_Unsupported, sqlite3.Error):
+    except sqlite3.Error as exc:
+        _raise_if_damaged(db, exc)
+        return None
+    except _Unsupported:
         return None
     if not (folder / "MLmodel").is_file():
         raise _cannot(uri, f"the store points at {folder}, which holds no MLmodel file")
@@ -121,11 +126,54 @@ def run_tags(run_id: str, tracking: str | None = None) -> dict[str, str] | None:
     db = sqlite_path(tracking_uri(tracking))
     if db is None or not db.is_file():
         return None
+    check_store_file(db)
     try:
         with _Reader(db) as reader:
             return reader.run_tags(run_id)
-    except (_Unsupported, sqlite3.Error):
+    except sqlite3.Error as exc:
+        _raise_if_damaged(db, exc)
         return None
+    except _Unsupported:
+        return None
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DAMAGE_MARKERS = ("malformed", "not a database", "file is encrypted", "disk image")
+
+
+def _damaged(db: Path, what: str) -> StoreError:
+    return StoreError(
+        f"tracking store {db} is {what}; not opening it (and not creating a new store over it): restore "
+        "it from a backup, or move it away to start an empty store, or pass --tracking-uri to another store"
+    )
+
+
+def check_store_file(db: Path) -> None:
+    """StoreError when the SQLite file ``db`` is empty (0 bytes), is not SQLite, or is shorter than its
+    header says (truncated); a missing file passes (the caller decides whether one may be created)."""
+    try:
+        size = db.stat().st_size
+        with db.open("rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return
+    if size == 0:
+        raise _damaged(db, "empty (0 bytes), not an MLflow store")
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        raise _damaged(db, "not a SQLite database (damaged)")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    valid = head[24:28] == head[92:96]  # the in-header size is current (SQLite >= 3.7.0 wrote it)
+    if valid and pages and size < pages * page_size:
+        raise _damaged(db, f"truncated ({size} of {pages * page_size} bytes)")
+
+
+def _raise_if_damaged(db: Path, exc: sqlite3.Error) -> None:
+    """StoreError when SQLite says ``db`` is damaged (rather than only unlike the tables this module knows)."""
+    message = str(exc)
+    if any(marker in message.lower() for marker in DAMAGE_MARKERS):
+        raise _damaged(db, f"damaged ({message})") from None
 
 
 def _cannot(uri: str, reason: str) -> ModelError:

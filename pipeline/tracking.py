@@ -9,6 +9,7 @@ rule is the pure ``promotion.decide``; this module gathers its inputs and applie
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import getpass
@@ -16,7 +17,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
+import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,9 +47,10 @@ from pipeline import signing
 from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.card import description_of, render_card
 from pipeline.config import Config, check_tracking_uri, load_config
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, StoreError
 from pipeline.metrics import LABEL_COLUMNS, label_rows
 from pipeline.promotion import Decision, Rule, Sample, decide, no_champion, not_comparable
+from pipeline.store_sql import DAMAGE_MARKERS, check_store_file
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -91,14 +96,37 @@ def _init_sqlite_store(uri: str) -> None:
     MLflow's tracking and registry stores create missing tables on first use without a lock, so two
     processes opening the same new database file at once race inside the schema migration and one of them
     fails ("Online migration expected to match one row when updating ... in 'alembic_version'; 0 found").
+
+    A new database file is created owner-only (0600); an empty (0-byte), truncated or damaged one is a
+    StoreError naming the file, never opened (MLflow would fill an empty file with a new, empty store).
     """
     if not uri.startswith("sqlite:///") or uri in _INITIALISED:
         return
+    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).absolute()
     with _exclusive(f"init\n{_store_key(uri)}"):
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        client.search_experiments(max_results=1)
-        client.search_registered_models(max_results=1)
+        check_store_file(db)
+        old_umask = os.umask(0o077)  # SQLite creates the file (and its journals) with 0666 & ~umask
+        try:
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
+        except Exception as exc:
+            _raise_if_damaged(db, exc)
+            raise
+        finally:
+            os.umask(old_umask)
     _INITIALISED.add(uri)
+
+
+def _raise_if_damaged(db: Path, exc: BaseException) -> None:
+    """StoreError naming ``db`` when SQLite (through SQLAlchemy and MLflow) says the file is damaged."""
+    text = " ".join(str(e) for e in (exc, exc.__cause__, exc.__context__) if e is not None).lower()
+    if any(marker in text for marker in DAMAGE_MARKERS):
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise StoreError(
+            f"tracking store {db} is damaged ({first[:160]}); not opening it: restore it from a backup, "
+            "or move it away to start an empty store, or pass --tracking-uri to another store"
+        ) from None
 
 
 def _artifact_root(experiment: str) -> str | None:
@@ -107,7 +135,10 @@ def _artifact_root(experiment: str) -> str | None:
     if not uri.startswith("sqlite:///"):
         return None
     db = Path(uri.removeprefix("sqlite:///"))
-    return (db.parent / "mlruns" / experiment).resolve().as_uri()
+    runs = db.parent / "mlruns"
+    with contextlib.suppress(FileExistsError):
+        runs.mkdir(mode=0o700)  # owner-only: every run's artifacts and logged models lie under it
+    return (runs / experiment).resolve().as_uri()
 
 
 def ensure_experiment(name: str, description: str) -> str:
@@ -282,7 +313,7 @@ def log_tagger(tagger: Any, input_example: Any, description: Mapping[str, Any]) 
     sha256s (MLmodel config and run tags)."""
     import joblib
 
-    tmp = Path(tempfile.mkdtemp(prefix="newstag-tagger-"))
+    tmp = owned_tempdir("newstag-tagger-")
     try:
         path = tmp / TAGGER_FILE
         joblib.dump(tagger, path)
@@ -773,6 +804,8 @@ def log_training_run(
     store = setup_tracking(tracking_uri)
     result: dict[str, Any] = {"tracking_uri": store}
     result["experiment_id"] = ensure_experiment(cfg.tracking.experiment, experiment_note(cfg))
+    for stale in fail_stale_runs(result["experiment_id"]):
+        say(f"run {stale} was left RUNNING by a training process that died: marked FAILED")
     set_runs_view(result["experiment_id"], cfg)
     reference, against = name_reference(outcome)
     changes = config_changes(cfg.flat(), reference) if reference is not None else []
@@ -782,7 +815,8 @@ def log_training_run(
         stage["now"] = point
         _step(checkpoint, point)
 
-    with mlflow.start_run(run_name=run_name(cfg, changes, against), tags=source_tags("newstag train")) as run:
+    tags = {**source_tags("newstag train"), **owner_tags()}
+    with mlflow.start_run(run_name=run_name(cfg, changes, against), tags=tags) as run:
         result["run_id"] = run.info.run_id
         try:
             _log_run_record(outcome)
@@ -1173,17 +1207,97 @@ def log_search(search: SearchOutcome, tracking_uri: str | None = None) -> dict[s
     return {"tracking_uri": store, "experiment_id": exp_id, "parent_run_id": parent.info.run_id}
 
 
+# --------------------------------------------------------------------------- owner processes and temp folders
+
+OWNER_PID_TAG, OWNER_START_TAG, OWNER_HOST_TAG = "newstag.pid", "newstag.pid_start", "newstag.host"
+
+
+def _pid_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux ``/proc``, clock ticks since boot); None elsewhere or when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def pid_alive(pid: int, started: str | None = None) -> bool:
+    """True when process ``pid`` of this host lives and, when ``started`` is given and ``/proc`` can tell, is
+    the process that started then (not a later one given the same pid)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    now = _pid_start(pid) if started else None
+    return now is None or now == started
+
+
+def owner_tags() -> dict[str, str]:
+    """Run tags naming this process (pid, its start, host), so a later run can tell whether it died."""
+    tags = {OWNER_PID_TAG: str(os.getpid()), OWNER_HOST_TAG: socket.gethostname()}
+    if (started := _pid_start(os.getpid())) is not None:
+        tags[OWNER_START_TAG] = started
+    return tags
+
+
+def fail_stale_runs(experiment_id: str) -> list[str]:
+    """Mark FAILED the runs of the experiment left RUNNING by a process of this host that is gone
+    (``owner_tags``); returns their ids. Runs of other hosts, or without those tags, are left alone."""
+    client = MlflowClient()
+    host = socket.gethostname()
+    failed = []
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get(OWNER_PID_TAG, "")
+        if tags.get(OWNER_HOST_TAG) != host or not pid.isdigit():
+            continue
+        if pid_alive(int(pid), tags.get(OWNER_START_TAG)):
+            continue
+        note = f"its process {pid} on {host} died; marked FAILED when the next training started"
+        client.set_tag(run.info.run_id, ERROR_TAG, note)
+        client.set_terminated(run.info.run_id, "FAILED")
+        failed.append(run.info.run_id)
+    return failed
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """A new owner-only temp folder ``<prefix><pid>.<start>-XXXX``, made after removing this user's folders
+    of the same prefix whose process is gone (a SIGKILL skips every ``finally``)."""
+    root = Path(tempfile.gettempdir())
+    pattern = re.compile(re.escape(prefix) + r"(\d+)\.(\d+)-\w+")
+    for path in root.glob(f"{prefix}*"):
+        match = pattern.fullmatch(path.name)
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if not match or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        pid, started = int(match.group(1)), match.group(2)
+        if not pid_alive(pid, started if started != "0" else None):
+            shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}.{_pid_start(os.getpid()) or 0}-"))
+
+
 # --------------------------------------------------------------------------- reading models and runs back
 
 
 def download_model(uri: str, tracking_uri: str | None = None) -> Path:
-    """A local copy of the model behind ``uri`` (``models:/...`` or ``runs:/...``) in a new temp folder;
-    ModelError naming the URI when the store cannot give it."""
+    """A local copy of the model behind ``uri`` (``models:/...`` or ``runs:/...``) in a new temp folder,
+    removed when the process exits (or, after a SIGKILL, by the next ``owned_tempdir``); ModelError naming
+    the URI when the store cannot give it."""
     setup_tracking(tracking_uri)
-    dest = Path(tempfile.mkdtemp(prefix="newstag-model-"))
+    dest = owned_tempdir("newstag-model-")
+    atexit.register(shutil.rmtree, dest, ignore_errors=True)
     try:
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     except Exception as exc:  # MlflowException and friends: say which URI failed and why
+        shutil.rmtree(dest, ignore_errors=True)
         raise ModelError(f"{uri}: cannot load the model: {str(exc).splitlines()[0]}") from None
 
 
