@@ -200,6 +200,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         open_url=False,
+        writable=args.writable,
     )
 
 
@@ -515,6 +516,12 @@ def _ui_parser(sub: argparse._SubParsersAction) -> None:
         "--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, loopback only)"
     )
     p.add_argument("--port", type=int, default=5000, help="port (default: 5000)")
+    p.add_argument(
+        "--writable",
+        action="store_true",
+        help="let anyone who reaches the port change the store (aliases, versions, runs); "
+        "default: inspect-only, changes need the owner's login",
+    )
     p.set_defaults(func=cmd_ui)
 
 

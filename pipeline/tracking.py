@@ -1361,3 +1361,42 @@ def _latest_run(client: MlflowClient, experiment_ids: list[str]) -> Any | None:
         return None
     runs = client.search_runs(experiment_ids, max_results=1, order_by=["attributes.start_time DESC"])
     return runs[0] if runs else None
+
+
+# --------------------------------------------------------------------------- the inspect-only UI
+
+UI_VIEWER = "newstag-viewer"  # the auth app's user for requests without credentials: read only, no login
+UI_ADMIN = "newstag-owner"  # the store owner's account (``pipeline.ui`` writes its generated password)
+
+
+def _ui_reads_only(method: str, path: str) -> bool:
+    """True for requests that read: GET/HEAD, and the POST searches the UI pages use (``.../search``,
+    ``.../search-datasets``; GraphQL, whose only operations are queries and searches)."""
+    if method in ("GET", "HEAD"):
+        return True
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return method == "POST" and (last in ("search", "graphql") or last.startswith("search-"))
+
+
+def ui_authorization() -> Any:
+    """The ``authorization_function`` of ``newstag ui``'s MLflow auth app (``--app-name basic-auth``).
+
+    A request with credentials is checked by MLflow's own basic auth. A request without any is MLflow
+    user ``UI_VIEWER`` when it only reads (``_ui_reads_only``), so anyone may browse, and MLflow's
+    permissions then apply (``default_permission = READ``: nothing to change); any other request without
+    credentials gets MLflow's 401. Runs inside the server process.
+    """
+    import secrets
+
+    from flask import request
+    from mlflow.server import auth
+    from werkzeug.datastructures import Authorization
+
+    if request.authorization is not None:
+        return auth.authenticate_request_basic_auth()
+    if not _ui_reads_only(request.method, request.path):
+        return auth.make_basic_auth_response()
+    if not auth.store.has_user(UI_VIEWER):
+        with contextlib.suppress(MlflowException):  # made by a concurrent request meanwhile
+            auth.store.create_user(UI_VIEWER, secrets.token_urlsafe(32), is_admin=False)
+    return Authorization("basic", {"username": UI_VIEWER, "password": ""})

@@ -6,6 +6,12 @@ Starts ``mlflow server`` on the same store as training (``--tracking-uri``, else
 their artifacts where training put them (an absolute ``file`` path per run, ``./mlruns/<experiment>/<run>``);
 the server reads them from there, so no artifact option is needed.
 
+Inspect-only by default: the server runs MLflow's auth app (``--app-name basic-auth``) with
+``default_permission = READ``, so anyone who reaches the port may browse runs and models, and nobody may
+change the store (aliases, versions, runs, artifacts; artifact serving is off) without the owner's
+credentials. Its config, its user database and the owner's generated password live in an owner-only folder
+beside the store (``auth_folder``). ``--writable`` starts the plain server of old, with a warning.
+
 The server runs in its own process group: Ctrl-C or SIGTERM stops it and its children, and exit code is 0.
 The store is read through ``pipeline.tracking`` (which imports mlflow); ``pipeline.cli`` imports this module
 inside its ``ui`` command, so ``newstag --help`` stays fast.
@@ -15,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,8 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import DEFAULT_CONFIG, tracking
+from pipeline import DEFAULT_CONFIG, store_sql, tracking
 from pipeline.config import load_config
+from pipeline.errors import StoreError
 
 EXIT_OK, EXIT_NO_RUNS, EXIT_FAILED, EXIT_USAGE = 0, 1, 1, 2
 TRAIN_HINT = "make train   (or: newstag train --config configs/world.yaml)"
@@ -84,6 +93,7 @@ class UiServer:
     base_url: str
     log_path: Path
     view: StoreView
+    writable: bool = False
 
     @property
     def runs_url(self) -> str:
@@ -142,9 +152,19 @@ def inspect_store(store: str, experiment: str | None, model: str | None) -> Stor
     path = sqlite_path(store)
     if path is not None and not path.is_file():
         raise UiError(f"{no_runs}\n(the store {path} does not exist)", EXIT_NO_RUNS)
+    if path is not None:
+        try:
+            store_sql.check_store_file(path)
+        except StoreError as exc:
+            raise UiError(str(exc)) from None
     try:
         found = tracking.latest_runs(store, experiment, model)
     except tracking.StoreReadError as exc:
+        if path is not None and any(m in str(exc).lower() for m in store_sql.DAMAGE_MARKERS):
+            raise UiError(
+                f"tracking store {path} is damaged ({str(exc).splitlines()[0][:160]}); not opening it: "
+                "restore it from a backup, or move it away to start an empty store"
+            ) from None
         raise UiError(f"cannot read the store {store}: {exc}") from None
     if found is None:
         raise UiError(no_runs, EXIT_NO_RUNS)
@@ -205,39 +225,90 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def server_command(store: str, host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line."""
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        store,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+def server_command(store: str, host: str, port: int, writable: bool = False) -> list[str]:
+    """The ``mlflow server`` command line: MLflow's auth app without artifact serving, unless ``writable``."""
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store]
+    cmd += ["--host", host, "--port", str(port), "--workers", "1"]
+    if not writable:
+        cmd += ["--app-name", "basic-auth", "--no-serve-artifacts"]
+    return cmd
 
 
-def start_server(view: StoreView, host: str, port: int) -> UiServer:
+AUTH_DIR = ".mlflow-auth"
+AUTH_INI = "auth.ini"
+
+
+def auth_folder(store: str) -> Path:
+    """The owner-only folder of a store's UI access: ``.mlflow-auth/<db file name>`` beside a SQLite store's
+    database (outside ``mlruns``), else ``~/.newstag/mlflow-auth/<hash of the URI>``."""
+    path = sqlite_path(store)
+    if path is not None:
+        return path.parent / AUTH_DIR / path.name
+    key = hashlib.sha256(store.encode()).hexdigest()[:16]
+    return Path.home() / ".newstag" / "mlflow-auth" / key
+
+
+def _owner_only_dir(path: Path) -> Path:
+    """``path`` and its missing parents made with mode 0700; UiError when ``path`` is open to others."""
+    old = os.umask(0o077)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    finally:
+        os.umask(old)
+    info = path.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise UiError(
+            f"{path}: must be yours and owner-only (chmod 700 {path}); it holds the UI's credentials"
+        )
+    return path
+
+
+def auth_config(store: str) -> Path:
+    """The MLflow auth config of ``store``'s UI (written once, 0600): read is the default permission,
+    users in ``basic_auth.db`` beside it, the owner account ``tracking.UI_ADMIN`` with a generated password,
+    and ``tracking.ui_authorization`` (requests without credentials may only read)."""
+    folder = _owner_only_dir(auth_folder(store))
+    ini = folder / AUTH_INI
+    if ini.is_file():
+        return ini
+    text = (
+        "# newstag ui: MLflow's auth app for this store (written by newstag; keep it private)\n"
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+        f"admin_username = {tracking.UI_ADMIN}\n"
+        f"admin_password = {secrets.token_urlsafe(24)}\n"
+        "authorization_function = pipeline.tracking:ui_authorization\n"
+        "grant_default_workspace_access = false\n"
+    )
+    staged = folder / f".{AUTH_INI}.{os.getpid()}"
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(staged, ini)
+    return ini
+
+
+def start_server(view: StoreView, host: str, port: int, writable: bool = False) -> UiServer:
     """Start ``mlflow server`` in its own process group (output to a log file); does not wait."""
     env = dict(os.environ, **SERVER_ENV)
+    if not writable:
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config(view.store))
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secrets.token_hex(32)  # CSRF key, new each start
+        env["MLFLOW_BASIC_AUTH_FAIL_CLOSED"] = "true"  # a route without a permission check is refused
     fd, log_name = tempfile.mkstemp(prefix=f"newstag-ui-{port}-", suffix=".log")
     with os.fdopen(fd, "wb") as log:
         proc = subprocess.Popen(
-            server_command(view.store, host, port),
+            server_command(view.store, host, port, writable),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            umask=0o077,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-    return UiServer(proc, f"http://{_url_host(host)}:{port}", Path(log_name), view)
+    return UiServer(proc, f"http://{_url_host(host)}:{port}", Path(log_name), view, writable)
 
 
 def _log_tail(server: UiServer, lines: int = 15) -> str:
@@ -311,8 +382,10 @@ def start_ui(
     port: int = 5000,
     timeout: float = 90.0,
     stop: Callable[[], bool] = lambda: False,
+    writable: bool = False,
 ) -> UiServer | None:
-    """Check the store and the port, start the server and wait for it; None when ``stop()`` interrupted.
+    """Check the store and the port, start the server (inspect-only unless ``writable``) and wait for it;
+    None when ``stop()`` interrupted.
 
     Raises UiError (exit 2: port taken, bad store; exit 1: no runs yet; AlreadyServed when the store is an
     MLflow server itself). The caller stops the server with ``stop_server``.
@@ -332,7 +405,7 @@ def start_ui(
     view = inspect_store(store, experiment, model)
     if stop():
         return None
-    server = start_server(view, host, port)
+    server = start_server(view, host, port, writable)
     try:
         ready = wait_ready(server, timeout, stop)
     except BaseException:
@@ -354,6 +427,17 @@ def _summary(server: UiServer, seconds: float, host: str) -> list[str]:
     lines.append(f"  {server.runs_url}")
     if view.model_name:
         lines.append(f"registered model: {server.base_url}/#/models/{view.model_name}")
+    if server.writable:
+        lines.append(
+            "warning: --writable: anyone who can reach this port can change the store (aliases, model "
+            "versions, runs, artifacts); without --writable the UI is inspect-only"
+        )
+    else:
+        ini = auth_config(view.store)
+        lines.append(
+            f"inspect-only: anyone may browse; changes need the owner's login ({tracking.UI_ADMIN}, "
+            f"password in {ini}) or newstag ui --writable"
+        )
     if host not in ("127.0.0.1", "localhost", "::1"):
         lines.append(
             f"warning: listening on {host or 'all interfaces'}, not only on this machine's loopback; "
@@ -369,8 +453,10 @@ def run_ui(
     host: str = "127.0.0.1",
     port: int = 5000,
     open_url: bool = False,
+    writable: bool = False,
 ) -> int:
-    """Serve the MLflow UI until Ctrl-C or SIGTERM; returns the exit code (0 after a clean stop)."""
+    """Serve the MLflow UI (inspect-only unless ``writable``) until Ctrl-C or SIGTERM; returns the exit code
+    (0 after a clean stop)."""
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -383,7 +469,9 @@ def run_ui(
     try:
         t0 = time.perf_counter()
         try:
-            server = start_ui(config_path, tracking_uri, host, port, stop=lambda: bool(stopping))
+            server = start_ui(
+                config_path, tracking_uri, host, port, stop=lambda: bool(stopping), writable=writable
+            )
         except AlreadyServed as exc:
             print(f"newstag ui: {exc}\n  {exc.url}", flush=True)
             return exc.code
