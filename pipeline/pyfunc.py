@@ -31,6 +31,8 @@ says otherwise at load time: ``mlflow.pyfunc.load_model(uri, model_config={"home
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -38,7 +40,9 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 
 def _inside(path: str, folder: Path) -> bool:
@@ -72,6 +76,8 @@ def _verify_model_folder() -> None:
 
 _verify_model_folder()
 
+from pipeline.corpora.base import ReadIssue  # noqa: E402
+from pipeline.corpora.documents import Fields, document_of  # noqa: E402
 from pipeline.loading import load_scorer, load_verified  # noqa: E402  (after the signature check)
 from pipeline.scoring import MODEL_HOME, REGION_AXIS  # noqa: E402
 from pipeline.signing import model_root, verify_model  # noqa: E402
@@ -98,8 +104,10 @@ class NewsTaggerModel(mlflow.pyfunc.PythonModel):
         self.home = self.tagger.resolve_home(MODEL_HOME if home is None else home) if self.primary else None
 
     def predict(self, context, model_input, params=None):
-        """Labels per axis and scores for every input row (same row count and order)."""
-        frame = _as_frame(model_input)
+        """Labels per axis and scores for every input row (same row count and order); MlflowException
+        (HTTP 400 from ``mlflow models serve``) for a batch over ``max_request_chars`` or with a row the batch
+        CLI would reject, naming the rows and fields."""
+        frame = _documents(_as_frame(model_input))
         if self.primary:
             M, scores, labels = self.tagger.tag(frame, home=self.home)
         else:
@@ -123,17 +131,82 @@ class NewsTaggerModel(mlflow.pyfunc.PythonModel):
 
 
 def _as_frame(model_input: Any) -> pd.DataFrame:
+    """The input as a DataFrame with a ``text`` column, its values as they came (checked by ``_documents``)."""
     if isinstance(model_input, pd.DataFrame):
         if "text" not in model_input.columns:
             if model_input.shape[1] == 1:
-                return pd.DataFrame({"text": model_input.iloc[:, 0].astype(str)})
-            raise ValueError("the input DataFrame needs a 'text' column")
+                return pd.DataFrame({"text": model_input.iloc[:, 0]})
+            raise _bad_request("the input DataFrame needs a 'text' column")
         return model_input
     if isinstance(model_input, pd.Series):
-        return pd.DataFrame({"text": model_input.astype(str)})
+        return pd.DataFrame({"text": model_input})
     if isinstance(model_input, dict):
         return pd.DataFrame(model_input)
-    return pd.DataFrame({"text": [str(t) for t in model_input]})
+    return pd.DataFrame({"text": list(model_input)})
+
+
+MAX_CHARS_ENV = "NEWSTAG_SERVE_MAX_CHARS"
+MAX_REQUEST_CHARS = 10_000_000  # characters of text and title in one batch (about 10 MB of ASCII)
+_FIELDS = Fields()  # id, title, text: the columns the batch CLI reads by default
+_SHOWN = 10  # rejected rows named in one message
+
+
+def max_request_chars() -> int:
+    """The most characters of text and title one batch may hold: $NEWSTAG_SERVE_MAX_CHARS, else 10,000,000."""
+    raw = os.environ.get(MAX_CHARS_ENV, "").strip()
+    if not raw:
+        return MAX_REQUEST_CHARS
+    try:
+        limit = int(raw.replace("_", ""))
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise _bad_request(f"{MAX_CHARS_ENV}={raw!r}: expected a positive number of characters")
+    return limit
+
+
+def _documents(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows read as the batch CLI reads them (``document_of``: the text a non-blank string, id,
+    title and text stripped), as ``text`` and ``title`` columns; MlflowException (INVALID_PARAMETER_VALUE)
+    when the batch holds more than ``max_request_chars`` characters, or naming every row that is rejected
+    (row 0 is the first) with its field and why. Nothing is scored then."""
+    limit = max_request_chars()
+    columns = [c for c in (_FIELDS.id, _FIELDS.title, _FIELDS.text) if c in frame.columns]
+    sized = [c for c in (_FIELDS.title, _FIELDS.text) if c in frame.columns]
+    size = sum(len(v) for c in sized for v in frame[c] if isinstance(v, str))  # before any other work
+    if size > limit:
+        raise _bad_request(
+            f"request too large: {size:,} characters of text and title in {len(frame):,} rows, the limit is "
+            f"{limit:,} ({MAX_CHARS_ENV}); send smaller batches"
+        )
+    texts, titles, rejected = [], [], []
+    for i, values in enumerate(zip(*(frame[c] for c in columns), strict=True)):
+        doc = document_of({c: _null(v) for c, v in zip(columns, values, strict=True)}, _FIELDS, "request", i)
+        if isinstance(doc, ReadIssue):
+            rejected.append(f"row {i}, field {doc.field!r}: {doc.reason.removesuffix(': row skipped')}")
+        else:
+            texts.append(doc.text)
+            titles.append(doc.title)
+    if rejected:
+        more = f"; and {len(rejected) - _SHOWN:,} more" if len(rejected) > _SHOWN else ""
+        raise _bad_request(
+            f"{len(rejected):,} of {len(frame):,} rows rejected, nothing scored (as newstag predict would "
+            f"reject them): {'; '.join(rejected[:_SHOWN])}{more}"
+        )
+    return pd.DataFrame({"text": texts, "title": titles}, index=frame.index)
+
+
+def _null(value: Any) -> Any:
+    """None for the markers pandas puts where a value is null (NaN, NA, NaT); anything else as it is."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _bad_request(message: str) -> MlflowException:
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
 set_model(NewsTaggerModel())
