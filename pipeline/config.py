@@ -383,7 +383,11 @@ class TrackingConfig(Strict):
 class TuneConfig(Strict):
     strategy: Literal["grid", "random"] = "grid"
     n_trials: int = Field(8, ge=1, description="random search only")
-    metric: str = "validation/themes/micro_f1"
+    metric: str = Field(
+        "validation/themes/micro_f1",
+        description="validation/<axis>/<metric> the search maximises; a config without a themes axis and "
+        "no metric of its own: its first axis's micro_f1",
+    )
     n_jobs: int = Field(2, ge=1)
     seed: int = 0
     space: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values")
@@ -421,6 +425,7 @@ class Config(Strict):
             if axis not in self.axes:
                 raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
         self._check_promotion()
+        self._check_tune_metric()
         if (self.corpus is None) == (self.corpora is None):
             raise ValueError("give either corpus: (one corpus) or corpora: (a list of named corpora)")
         if self.corpus is not None:
@@ -455,6 +460,19 @@ class Config(Strict):
                     err = exc.errors()[0]
                     raise ValueError(f"{where}: {json.dumps(value)}: {_error_line(err)}") from None
         return self
+
+    def _check_tune_metric(self) -> None:
+        split, _, rest = self.tune.metric.partition("/")
+        axis = rest.partition("/")[0]
+        if split == "validation" and axis in self.axes:
+            return
+        if "metric" not in self.tune.model_fields_set:  # the default names an axis this config lacks
+            self.tune.metric = f"validation/{next(iter(self.axes))}/micro_f1"
+            return
+        raise ValueError(
+            f"tune.metric: {self.tune.metric!r}: write validation/<axis>/<metric> with an axis of this config "
+            f"({', '.join(self.axes)}), e.g. validation/{next(iter(self.axes))}/micro_f1 (trials never look at test)"
+        )
 
     def _check_promotion(self) -> None:
         for metric in self.tracking.promotion.metrics or []:

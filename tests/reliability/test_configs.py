@@ -441,6 +441,12 @@ SAME_RULES = [
         ["regions/micro_f1", "themes/nope"],
         "tracking.promotion.metrics: 'themes/nope': no metric 'nope'",
     ),
+    (
+        "tune.metric",
+        "validation/topics/micro_f1",
+        "tune.metric: 'validation/topics/micro_f1': write validation/",
+    ),
+    ("tune.metric", "test/regions/micro_f1", "tune.metric: 'test/regions/micro_f1': write validation/<axis>"),
     ("tune.space", {"model.C": [1, -1]}, "tune.space.model.C: -1: model.C: Input should be greater than 0"),
     ("tune.space", {"features.word.ngram_range": [[3, 1]]}, "tune.space.features.word.ngram_range: [3, 1]: "),
     ("tune.space", {"model.kernel": ["rbf"]}, 'tune.space.model.kernel: "rbf": model.kernel: unknown key'),

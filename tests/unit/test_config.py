@@ -130,3 +130,13 @@ def test_files_may_use_aliases_set_values_may_not(tmp_path: Path) -> None:
     assert parse_override("a=" + "[" * 100 + "]" * 100)  # nested, not too deeply: read
     with pytest.raises(ConfigError, match="nested too deeply"):
         parse_override("a=" + "[" * 4990 + "]" * 4990)
+
+
+def test_the_default_tune_metric_follows_the_axes(tmp_path: Path) -> None:
+    """A config without a themes axis and no tune.metric tunes on its first axis; one it names is kept."""
+    path = tmp_path / "c.yaml"
+    path.write_text("name: t\ncorpus: {format: jsonl, path: x.jsonl}\naxes: {regions: {source: r}}\n")
+    assert load_config(path).tune.metric == "validation/regions/micro_f1"
+    assert load_config(ROOT / "configs" / "bbc.yaml").tune.metric == "validation/themes/accuracy"
+    with pytest.raises(ConfigError, match=r"tune\.metric: 'validation/themes/micro_f1': write validation/"):
+        load_config(path, ["tune.metric=validation/themes/micro_f1"])
