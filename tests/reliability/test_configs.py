@@ -607,28 +607,35 @@ def test_shipped_yaml_files_have_no_repeated_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    ("uri", "why"),
+    ("command", "given", "uri", "why"),
     [
-        ("mlflow.db", "a plain path is not a store"),
-        ("file:./mlruns", "file stores are not supported (MLflow 3 refuses them)"),
-        ("ftp://example.org/x", "unsupported scheme 'ftp'"),
-        ("sqlite://", "no database file"),
-        ("sqlite:///no-such-folder/mlflow.db", "folder no-such-folder does not exist"),
+        ("train", "--tracking-uri", "mlflow.db", "a plain path is not a store"),
+        ("train", "--tracking-uri", "file:./mlruns", "file stores are not supported (MLflow 3 refuses them)"),
+        ("train", "--tracking-uri", "ftp://example.org/x", "unsupported scheme 'ftp'"),
+        ("train", "MLFLOW_TRACKING_URI", "sqlite://", "no database file"),
+        ("train", "MLFLOW_TRACKING_URI", "/srv/mlflow.db", "a plain path is not a store"),
+        (
+            "tune",
+            "MLFLOW_TRACKING_URI",
+            "sqlite:///no-such-folder/m.db",
+            "folder no-such-folder does not exist",
+        ),
+        ("tune", "--tracking-uri", "mlflow.db", "a plain path is not a store"),
     ],
 )
-@pytest.mark.parametrize("given", ["--tracking-uri", "MLFLOW_TRACKING_URI"])
 def test_cli_train_refuses_a_bad_tracking_uri_before_any_work(
-    uri: str, why: str, given: str, tmp_path: Path
+    command: str, given: str, uri: str, why: str, tmp_path: Path
 ) -> None:
+    """Old code: train fitted the model, then stopped with a traceback when it opened the store."""
     tiny_project(tmp_path)
-    args, env = ["train", "--config", "config.yaml"], {}
+    args, env = [command, "--config", "config.yaml", "--set", "tune.space={model.C: [1.0]}"], {}
     if given == "--tracking-uri":
         args += ["--tracking-uri", uri]
     else:
         env["MLFLOW_TRACKING_URI"] = uri
     proc = run_cli(args, tmp_path, env)
     line = assert_clean_failure(
-        proc, "train", f"tracking URI {uri!r}: {why}; use sqlite:///path/to/mlflow.db"
+        proc, command, f"tracking URI {uri!r}: {why}; use sqlite:///path/to/mlflow.db"
     )
     assert "http(s)://host:port" in line
     assert nothing_done(tmp_path) and not (tmp_path / "mlflow.db").exists(), sorted(
