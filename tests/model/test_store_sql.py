@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 from pipeline import store_sql, tracking
 from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.cli import QUIET_ENV
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, StoreError
 from pipeline.loading import load_tagger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -233,9 +233,10 @@ def test_a_schema_it_does_not_know_is_left_to_mlflow(store, tmp_path: Path) -> N
     other = tmp_path / "other.db"
     sql(f"sqlite:///{other}", "CREATE TABLE notes (body TEXT)")
     assert store_sql.resolve(f"models:/{NAME}@champion", f"sqlite:///{other}") is None
-    garbage = tmp_path / "garbage.db"
+    garbage = tmp_path / "garbage.db"  # not an unknown schema but a damaged store: one line, no fallback
     garbage.write_bytes(b"this is not a database" * 100)
-    assert store_sql.resolve(f"models:/{NAME}@champion", f"sqlite:///{garbage}") is None
+    with pytest.raises(StoreError, match=r"garbage\.db is not a SQLite database"):
+        store_sql.resolve(f"models:/{NAME}@champion", f"sqlite:///{garbage}")
 
 
 def test_an_mlmodel_naming_another_run_is_refused(store) -> None:
