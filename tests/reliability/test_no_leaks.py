@@ -14,7 +14,7 @@ MLflow writes three absolute paths into the MLmodel file itself, which we allow 
   (``mlflow.models.utils._validate_and_get_model_code_path``) and, when loading, uses only its file name;
 - ``flavors.python_function.artifacts.tagger.uri``: the path the tagger file was logged from.
 
-For the last two newstag logs from a throw-away ``<tempdir>/newstag-tagger-XXXX/`` folder, so they name
+For the last two newstag logs from a throw-away ``<tempdir>/newstag-tagger-<pid>.<start>-XXXX/`` folder, so they name
 neither the project nor the user; the test checks exactly that.
 """
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 TEMP_COPY = re.compile(
     re.escape(tempfile.gettempdir())
-    + r"/newstag-tagger-[A-Za-z0-9_]+/(pyfunc\.py|tagger\.joblib|scorer\.npz)"
+    + r"/newstag-tagger-\d+\.\d+-[A-Za-z0-9_]+/(pyfunc\.py|tagger\.joblib|scorer\.npz)"
 )
 
 
