@@ -146,8 +146,10 @@ def export_model(config: str, say: Callable[[str], None]) -> dict[str, Any]:
         config,
         "--tracking-uri",
         store_uri(cfg.name),
-        "--set",
-        f"tracking.export_dir={MODELS.relative_to(ROOT)}",
+        "--set",  # absolute: a relative one would lie beside the store
+        f"tracking.export_dir={MODELS}",
+        "--set",  # the project's prepared data, shared with the other bench steps
+        f"processed_dir={ROOT / 'data' / 'processed'}",
         "--json",
     ]
     say(f"  newstag train --config {config} (export to {MODELS.relative_to(ROOT)})")

@@ -557,6 +557,27 @@ def _record_decision(client: MlflowClient, name: str, version: str, decision: De
     )
 
 
+STORE_FILE = ".newstag-store"
+
+
+def store_folder(uri: str) -> Path | None:
+    """The folder holding SQLite store ``uri``'s database file; None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(os.path.realpath(uri.removeprefix("sqlite:///").split("?", 1)[0])).parent
+
+
+def beside_store(path: str | Path, uri: str) -> Path:
+    """Where a run's relative output folder (``tracking.export_dir``, ``processed_dir``) goes: beside the
+    database of a SQLite store outside the current folder, else as given (absolute paths, the project's
+    default store ``./mlflow.db``, server stores)."""
+    given = Path(path)
+    folder = store_folder(uri)
+    if given.is_absolute() or folder is None or folder == Path.cwd().resolve():
+        return given
+    return folder / given
+
+
 def export_model(
     model_uri: str,
     name: str,
@@ -567,24 +588,34 @@ def export_model(
 ) -> Path:
     """Copy the logged model to ``<export_dir>/<name>/v<version>`` and point ``champion`` at the champion.
 
-    The folder appears complete or not at all (copied to a temp folder, then renamed). The ``champion``
-    link is then made to follow the registry: the version aliased ``champion`` there (copied too when a
-    crash left it unexported), or, with no such alias (no registry), this version when ``promoted``. The
-    link is replaced atomically, under ``promotion_lock``, so it always resolves to a complete folder and
-    two runs exporting at once cannot leave it on the loser. ``checkpoint("export.link")`` is called
-    just before the link moves (a test hook).
+    A relative ``export_dir`` lies beside the store (``beside_store``): ``./models`` for the project's
+    ``./mlflow.db``, ``elsewhere/models`` for ``sqlite:///elsewhere/mlflow.db``. The folder names its store
+    (``.newstag-store``); ModelError, and nothing copied, when it holds another store's exports.
+    The version folder appears complete or not at all (copied to a temp folder, then renamed). The
+    ``champion`` link is then made to follow the registry: the version aliased ``champion`` there (copied
+    when a crash left it unexported, or when the folder holds another model under that number), or, with
+    no such alias (no registry), this version when ``promoted``. It moves only to a folder whose MLmodel
+    names the run the store records for that version (ModelError otherwise), atomically, under
+    ``promotion_lock``, so it always resolves to a complete folder of this store and two runs exporting at
+    once cannot leave it on the loser. ``checkpoint("export.link")`` is called just before the link moves
+    (a test hook).
     """
-    root = _mkdir(Path(export_dir) / name)
+    store = mlflow.get_registry_uri()
+    root = _mkdir(beside_store(export_dir, store) / name)
+    with _exclusive(f"claim\n{root.resolve()}"):  # two stores' first exports into one folder: one wins
+        _claim(root, store)
+    client = MlflowClient()
     dest = _copy_model(model_uri, root / f"v{version}")
     with promotion_lock(name):
         current = champion(name)
         target = dest if promoted else None
         if current is not None and str(current.version) != str(version):
             target = root / f"v{current.version}"
-            if not (target / "MLmodel").is_file():
+            if _exported_run(target) != current.run_id:  # missing, half there, or another model
                 _copy_model(f"models:/{name}/{current.version}", target)
         link = root / "champion"
         if target is not None and not (link.is_symlink() and os.readlink(link) == target.name):
+            _check_known(client, name, target, store)
             _step(checkpoint, "export.link")
             staged = root / f".champion.{os.getpid()}.new"
             if staged.is_symlink() or staged.exists():
@@ -594,8 +625,55 @@ def export_model(
     return dest
 
 
+def _claim(root: Path, store: str) -> None:
+    """Record in ``root`` which store its exports come from (the database's path relative to ``root``, so
+    a moved project still matches; a server's URL); ModelError when it already names another store."""
+    folder = store_folder(store)
+    db = store.removeprefix("sqlite:///").split("?", 1)[0]
+    mine = os.path.relpath(os.path.realpath(db), root.resolve()) if folder else without_credentials(store)
+    marker = root / STORE_FILE
+    if marker.is_file():
+        theirs = marker.read_text(encoding="utf-8").strip()
+        if theirs != mine:
+            raise ModelError(
+                f"{portable(str(root))} holds the exports of another store ({STORE_FILE}: {theirs}); not "
+                f"exporting from {portable(store)}: set tracking.export_dir (newstag promote: --export-dir) "
+                "to a folder of this store's own"
+            )
+        return
+    staged = root / f".{STORE_FILE}.{os.getpid()}"
+    staged.write_text(mine + "\n", encoding="utf-8")
+    staged.replace(marker)
+
+
+def _exported_run(folder: Path) -> str | None:
+    """The run id the MLmodel in ``folder`` names; None when there is no readable MLmodel."""
+    try:
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    run_id = meta.get("run_id") if isinstance(meta, dict) else None
+    return str(run_id) if run_id else None
+
+
+def _check_known(client: MlflowClient, name: str, folder: Path, store: str) -> None:
+    """ModelError unless the run the MLmodel in ``folder`` (``v<N>``) names is in the store and, when the
+    store has version N of ``name``, is the run it records for that version."""
+    found = _exported_run(folder)
+    try:
+        recorded = client.get_model_version(name, folder.name.removeprefix("v")).run_id
+    except MlflowException:  # not registered (export without a registry): the run must be the store's
+        recorded = found if found and _run_tags(client, found) else None
+    if not recorded or found != recorded:
+        raise ModelError(
+            f"{portable(str(folder))}: its MLmodel names run {found}, which {portable(store)} does not "
+            f"record for {name} {folder.name}; champion link not moved"
+        )
+
+
 def _copy_model(model_uri: str, dest: Path) -> Path:
-    """Download ``model_uri`` into ``dest`` through a temp folder beside it, renamed when complete."""
+    """Download ``model_uri`` into ``dest`` through a temp folder beside it, renamed when complete
+    (replacing whatever ``dest`` held: the folder is the store's own, ``_claim``)."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(tmp))
@@ -885,8 +963,8 @@ def _promote_and_export(
     checkpoint: Callable[[str], None] | None,
     done: Callable[[str, str], None] | None,
 ) -> str:
-    """Register the logged model, move the aliases, export it; records both in ``result``; returns the
-    decision line."""
+    """Register the logged model, move the aliases, export it (skipped, saying why, when the export folder
+    holds another store's exports); records both in ``result``; returns the decision line."""
     cfg = outcome.cfg
     _step(checkpoint, "register")
     ensure_registered_model(cfg.tracking.registered_model, model_note(cfg))
@@ -908,9 +986,15 @@ def _promote_and_export(
     _done(done, "register", decision)
     say(f"registry decision: {decision}")
     _step(checkpoint, "export")
-    export = export_model(
-        logged.model_uri, promo.name, promo.version, promo.promoted, cfg.tracking.export_dir, checkpoint
-    )
+    try:
+        export = export_model(
+            logged.model_uri, promo.name, promo.version, promo.promoted, cfg.tracking.export_dir, checkpoint
+        )
+    except ModelError as exc:  # another store's exports there: the version stays registered, not exported
+        result["export_skipped"] = str(exc)
+        print(f"newstag: export skipped: {exc}", file=sys.stderr, flush=True)  # with --json too
+        _done(done, "export", f"skipped ({exc})")
+        return decision
     result["export_path"] = str(export)
     _done(done, "export", str(export))
     return decision

@@ -117,7 +117,9 @@ def train(
     """Run the whole training stage for ``cfg``; returns run id, metrics, registry decision and export path."""
     check_tracking_uri(tracking.tracking_uri(tracking_uri))  # a bad store is found before any work
     stages = Stages(say)
-    prepared, data, frames = _prepare(cfg, stages, say)
+    # a relative processed_dir lies beside a store outside the current folder, as the exports do
+    beside = tracking.beside_store(cfg.processed_dir, tracking.tracking_uri(tracking_uri))
+    prepared, data, frames = _prepare(cfg.model_copy(update={"processed_dir": str(beside)}), stages, say)
     coverage = prepared.report.get("coverage")
     tagger = _fit(cfg, frames, stages, coverage)
     reports, scores, metrics = _evaluate(cfg, tagger, frames, stages, coverage)
