@@ -1,7 +1,9 @@
 """The experiment configuration: the schema of ``configs/*.yaml``, loading, and dotted overrides.
 
 Relative paths in a config (corpus, taxonomy, output folders) resolve against the current working
-directory, which is the project root for ``make`` and the documented commands.
+directory, which is the project root for ``make`` and the documented commands; ``newstag train`` puts a
+relative ``processed_dir`` and ``tracking.export_dir`` beside a SQLite store outside that folder
+(``tracking.beside_store``).
 """
 
 from __future__ import annotations
