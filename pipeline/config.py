@@ -28,6 +28,7 @@ from pydantic import (
 
 from pipeline import DEFAULT_CONFIG  # noqa: F401 - re-exported
 from pipeline.errors import ConfigError
+from pipeline.metrics import axis_metric_names, default_promotion_metrics
 from pipeline.promotion import METRICS as PROMOTION_METRICS
 from pipeline.yamlio import read_file, read_value
 
@@ -338,7 +339,7 @@ class PromotionConfig(Strict):
     metrics: list[str] | None = Field(
         None,
         description="validation metrics compared, as <axis>/<metric> (e.g. regions/micro_f1); "
-        "default: micro_f1 of every axis",
+        "default: micro_f1 of every multi-label axis, accuracy and macro_f1 of a single-label one",
     )
     confidence: float = Field(
         0.95, ge=0.5, lt=1.0, description="level of the bootstrap interval a difference must clear"
@@ -484,16 +485,20 @@ class Config(Strict):
                     f"tracking.promotion.metrics: {metric!r}: {axis!r} is not an axis of this config "
                     f"({', '.join(self.axes)}); write <axis>/<metric>, e.g. {next(iter(self.axes))}/micro_f1"
                 )
-            if name not in PROMOTION_METRICS:
+            known = [m for m in axis_metric_names(self.axes[axis].multi_label) if m in PROMOTION_METRICS]
+            if name not in known:
                 raise ValueError(
-                    f"tracking.promotion.metrics: {metric!r}: no metric {name!r}; "
-                    f"known: {', '.join(PROMOTION_METRICS)}"
+                    f"tracking.promotion.metrics: {metric!r}: no metric {name!r}; known: {', '.join(known)} "
+                    f"(on the {'multi' if self.axes[axis].multi_label else 'single'}-label axis {axis!r})"
                 )
 
     def promotion_metrics(self) -> list[str]:
-        """The validation metrics promotion compares (``tracking.promotion.metrics``, else every axis's
-        micro_f1)."""
-        return list(self.tracking.promotion.metrics or [f"{axis}/micro_f1" for axis in self.axes])
+        """The validation metrics promotion compares (``tracking.promotion.metrics``, else micro-F1 of every
+        multi-label axis, accuracy and macro-F1 of every single-label one)."""
+        return list(
+            self.tracking.promotion.metrics
+            or [f"{a}/{m}" for a, ax in self.axes.items() for m in default_promotion_metrics(ax.multi_label)]
+        )
 
     def _check_corpora(self, corpora: list[NamedCorpus]) -> None:
         if not corpora:

@@ -140,3 +140,28 @@ def test_the_default_tune_metric_follows_the_axes(tmp_path: Path) -> None:
     assert load_config(ROOT / "configs" / "bbc.yaml").tune.metric == "validation/themes/accuracy"
     with pytest.raises(ConfigError, match=r"tune\.metric: 'validation/themes/micro_f1': write validation/"):
         load_config(path, ["tune.metric=validation/themes/micro_f1"])
+
+
+def test_promotion_defaults_follow_each_axis_kind(tmp_path: Path) -> None:
+    """Unset, promotion compares micro-F1 on a multi-label axis and accuracy + macro-F1 on a single-label one;
+    accuracy named on a multi-label axis is refused (it is exact-match there, not what promotion should use)."""
+    base = load_config(ROOT / "configs/bbc.yaml", ["tracking.promotion.metrics=null"])
+    assert base.promotion_metrics() == ["themes/accuracy", "themes/macro_f1"]
+    multi = load_config(
+        ROOT / "configs/bbc.yaml", ["tracking.promotion.metrics=null", "axes.themes.multi_label=false"]
+    )
+    assert multi.promotion_metrics() == base.promotion_metrics()
+    multi = load_config(
+        ROOT / "configs/bbc.yaml",
+        [
+            "tracking.promotion.metrics=null",
+            "axes.themes.multi_label=true",
+            "tune.metric=validation/themes/micro_f1",
+        ],
+    )
+    assert multi.promotion_metrics() == ["themes/micro_f1"]
+    with pytest.raises(ConfigError, match=r"no metric 'accuracy'.*multi-label axis 'themes'"):
+        load_config(
+            ROOT / "configs/bbc.yaml",
+            ["tracking.promotion.metrics=[themes/accuracy]", "axes.themes.multi_label=true"],
+        )
