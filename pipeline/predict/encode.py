@@ -131,9 +131,9 @@ def score_chunk(tagger: Any, enc: Encoding, batch: Batch) -> bytes:
     evidence = None
     if enc.explain:
         evidence = (
-            tagger.explain_places(M, labels, batch.titles, batch.texts, EVIDENCE_TERMS)
+            tagger.explain_places(M, labels, batch.titles, batch.texts, EVIDENCE_TERMS, enc.overrides)
             if enc.primary
-            else tagger.explain_features(M, labels, EVIDENCE_TERMS)
+            else tagger.explain_features(M, labels, EVIDENCE_TERMS, enc.overrides)
         )
     return encode_scored(enc, Scored(batch, scores, labels, evidence, primary))
 

@@ -129,3 +129,22 @@ def test_a_single_label_axis_has_no_near_miss() -> None:
     assert single.near_misses(scores, labels, over) == [{}] * len(DOCS["text"])
     evidence = single.explain_features(M, labels, 5, over)
     assert [set(doc["themes"]) for doc in evidence] == [set(given) for given in labels["themes"]]
+
+
+def test_predict_explains_a_near_miss_against_the_threshold_given_on_the_command_line(
+    tagger: NewsTagger,
+) -> None:
+    """`newstag predict --explain --threshold "Latin America=..."`: the near miss names the threshold in force."""
+    import json
+
+    from pipeline.predict.encode import Batch, Encoding, score_chunk
+
+    M = tagger.transform_docs(DOCS)
+    j = tagger.labels_["regions"].index("Latin America")
+    p = float(tagger.scores_from_features(M)["regions"][0, j])
+    over = {"Latin America": round(min(p + NEAR_MISS / 2, 0.99), 2)}
+    enc = Encoding("jsonl", tagger.axes, tagger.labels_, explain=True, overrides=over, primary=True)
+    batch = Batch(ids=["a", "b", "c", "d"], titles=DOCS["title"], texts=DOCS["text"], truncated=[False] * 4)
+    first = json.loads(score_chunk(tagger, enc, batch).decode().splitlines()[0])
+    assert "Latin America" not in first["regions"]
+    assert f"Latin America {p:.2f}, needs {over['Latin America']:.2f}" in json.dumps(first["evidence"])
