@@ -313,8 +313,9 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     lines = [f"run {result.get('run_id', '-')} ({result.get('tracking_uri', '')})"]
     for split in ("validation", "test"):
         for axis, m in result["reports"][split]["axes"].items():
+            acc = f"accuracy {m['accuracy']:.4f}  " if "accuracy" in m else ""  # a single-label axis
             lines.append(
-                f"  {split:<10} {axis:<8} micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+                f"  {split:<10} {axis:<8} {acc}micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
                 f"P {m['micro_precision']:.4f}  R {m['micro_recall']:.4f}"
             )
     lines.append(f"  train time {result['train_seconds']:.1f} s")

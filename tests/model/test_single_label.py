@@ -224,3 +224,18 @@ def test_bbc_single_label_matches_tfidf_linearsvc(bbc_dir: Path, tmp_path: Path)
         f"TF-IDF + LinearSVC {baseline:.4f}; macro-F1 {report['axes']['themes']['macro_f1']:.4f}"
     )
     assert newstag >= baseline
+
+
+def test_the_train_summary_shows_accuracy_for_a_single_label_axis() -> None:
+    from pipeline.train import summary_lines
+
+    m = {"micro_f1": 0.9, "macro_f1": 0.8, "micro_precision": 0.9, "micro_recall": 0.9}
+    result = {
+        "reports": {
+            s: {"axes": {"themes": {**m, "accuracy": 0.9}, "regions": m}} for s in ("validation", "test")
+        },
+        "train_seconds": 1.0,
+    }
+    lines = summary_lines(result)
+    assert any("themes" in line and "accuracy 0.9000" in line for line in lines)
+    assert not any("regions" in line and "accuracy" in line for line in lines)
