@@ -645,7 +645,20 @@ def check_tracking_uri(uri: str) -> str:
     why = _tracking_uri_problem(uri)
     if why:
         raise ConfigError(f"tracking URI {uri!r}: {why}; use {TRACKING_URI_FORMS}")
+    db = _sqlite_file(uri)
+    if db is not None:
+        from pipeline.store_sql import check_store_file  # standard library only
+
+        check_store_file(db.absolute())  # an empty, damaged or truncated store: StoreError before any work
     return uri
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    match = _URI_SCHEME.match(uri)
+    if not match or match.group(1).lower().split("+", 1)[0] != "sqlite":
+        return None
+    rest = uri[match.end() :]
+    return Path(rest.removeprefix("///").split("?", 1)[0]) if rest.startswith("///") else None
 
 
 def _tracking_uri_problem(uri: str) -> str:
