@@ -38,6 +38,8 @@ def server(small_model: TrainedModel, tmp_path_factory: pytest.TempPathFactory) 
     bin_dir = Path(sys.executable).parent  # the server execs uvicorn from PATH: the venv's
     cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", small_model.uri, "--env-manager", "local"]
     env = small_model.env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    # mlflow.set_registry_uri exports MLFLOW_REGISTRY_URI: an earlier in-process test's store must not win
+    env["MLFLOW_REGISTRY_URI"] = small_model.tracking_uri
     env.pop("NEWSTAG_SERVE_MAX_CHARS", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
