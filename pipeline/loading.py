@@ -181,6 +181,13 @@ def _from_store(uri: str, tracking_uri: str | None) -> ModelInfo:
     """
     from pipeline import store_sql
 
+    if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists()):
+        # outside a project: say how to name a model, and never let MLflow create ./mlflow.db
+        raise ModelError(
+            f"{uri}: no tracking store here (no --tracking-uri, no MLFLOW_TRACKING_URI, no ./mlflow.db); "
+            "point -m at an exported model folder (-m models/news-tagger/champion) or name the store the "
+            f"model was trained into (-m {uri} --tracking-uri sqlite:///PATH/mlflow.db)"
+        )
     found = store_sql.resolve(uri, tracking_uri)
     if found is not None:
         info = read_mlmodel(found.folder)

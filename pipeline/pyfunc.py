@@ -18,7 +18,6 @@ also runs the model (``code/`` is not imported). Where newstag is not installed 
 virtualenv`` or docker image built from the model's requirements) the signature cannot be checked and the
 model is not loaded. ``load_context`` verifies the folder again, for any other way of loading this class.
 
-
 Input: a DataFrame with a ``text`` column and an optional ``title`` column (a list of strings is accepted
 too). Output: one row per input row, one list column per axis, ``primary_region`` (the one region the story
 is mostly about, or None; models with a regions axis), and ``scores`` as a JSON object
