@@ -37,7 +37,9 @@ class TrainedModel:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment for a subprocess using this model's store."""
-        return {**os.environ, **QUIET_ENV, "MLFLOW_TRACKING_URI": self.tracking_uri, **extra}
+        # MLFLOW_REGISTRY_URI too: mlflow.set_registry_uri in an earlier in-process test exports its own store
+        store = {"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_REGISTRY_URI": self.tracking_uri}
+        return {**os.environ, **QUIET_ENV, **store, **extra}
 
 
 @functools.cache
