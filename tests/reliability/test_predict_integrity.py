@@ -14,40 +14,20 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fixtures_model import write_model_folder
+from fixtures_model import tiny_model_folder, tiny_rows
 from reliability_support import assert_clean_failure, cli_env, message_lines, run_cli, start_cli
-from synthetic import synthetic_rows
-
-PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Asia-Pacific": ["Tokyo", "Jakarta", "Sydney"]}
-THEMES = {
-    "energy": ["oil output", "crude prices", "refinery"],
-    "agriculture": ["wheat harvest", "coffee crop"],
-}
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An exported model folder (MLmodel, tagger and scorer with their sha256) of a tiny synthetic tagger."""
-    from pipeline.features import Featurizer
-    from pipeline.model import NewsTagger
-
-    rows, labels = synthetic_rows(160, 1, PLACES, THEMES)
-    tagger = NewsTagger(
-        featurizer=Featurizer(word_min_df=1),
-        axes=("regions", "themes"),
-        min_support=1,
-        threshold_strategy="fixed",
-        n_jobs=1,
-    ).fit(pd.DataFrame(rows), labels)
-    return write_model_folder(tagger, tmp_path_factory.mktemp("model"))
+    return tiny_model_folder(tmp_path_factory.mktemp("model"))
 
 
 def write_rows(path: Path, n: int, seed: int = 2) -> Path:
     """``n`` synthetic articles as JSON Lines at ``path``."""
-    rows = synthetic_rows(n, seed, PLACES, THEMES)[0]
+    rows = tiny_rows(n, seed)[0]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -220,7 +200,7 @@ def test_a_run_over_the_reject_limit_leaves_no_output_and_names_the_columns_and_
 ) -> None:
     """With wrong column names every row was rejected and the run exited 1, yet a 0-byte output was renamed
     into place as if finished, and the message did not list the columns found."""
-    rows = synthetic_rows(40, 3, PLACES, THEMES)[0]
+    rows = tiny_rows(40, 3)[0]
     inp = tmp_path / "in.jsonl"
     inp.write_text(
         "".join(json.dumps({"key": r["id"], "headline": r["title"], "body": r["text"]}) + "\n" for r in rows)

@@ -18,45 +18,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fixtures_model import write_model_folder
-from synthetic import synthetic_rows
+from fixtures_model import tiny_model_folder, tiny_rows
 
 from pipeline import predict as P
 from pipeline.cli import main
 from pipeline.config import CorpusConfig
 from pipeline.corpora import ReadIssue, iter_rows, read_files
-from pipeline.features import Featurizer
-from pipeline.model import NewsTagger
 
-PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Asia-Pacific": ["Tokyo", "Jakarta", "Sydney"]}
-THEMES = {
-    "energy": ["oil output", "crude prices", "refinery"],
-    "agriculture": ["wheat harvest", "coffee crop"],
-}
 FORMATS = ["jsonl", "csv", "parquet"]
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny exported model (trained in a second on synthetic sentences)."""
-    rows, labels = synthetic_rows(160, 1, PLACES, THEMES)
-    tagger = NewsTagger(
-        featurizer=Featurizer(word_min_df=1),
-        axes=("regions", "themes"),
-        min_support=1,
-        threshold_strategy="fixed",
-        n_jobs=1,
-    ).fit(pd.DataFrame(rows), labels)
-    return write_model_folder(tagger, tmp_path_factory.mktemp("model"))
+    return tiny_model_folder(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, Any]]:
-    return synthetic_rows(40, 2, PLACES, THEMES)[0]
+    return tiny_rows(40, 2)[0]
 
 
 def run(model_dir: Path, inp: Path, out: Path, **kw: Any) -> dict[str, Any]:

@@ -17,8 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fixtures_model import write_model_folder
-from synthetic import synthetic_rows
+from fixtures_model import tiny_model_folder, tiny_rows
 
 from pipeline import predict as P
 from pipeline.cli import main
@@ -26,34 +25,16 @@ from pipeline.config import CorpusConfig
 from pipeline.corpora import iter_rows, read_files
 from pipeline.corpora.documents import Fields
 from pipeline.errors import ModelError, UsageError
-from pipeline.features import Featurizer
-from pipeline.model import NewsTagger
 from pipeline.predict import encode, sinks
 
-PLACES = {"Europe": ["Paris", "Berlin", "Madrid"], "Asia-Pacific": ["Tokyo", "Jakarta", "Sydney"]}
-THEMES = {
-    "energy": ["oil output", "crude prices", "refinery"],
-    "agriculture": ["wheat harvest", "coffee crop"],
-}
-
-
-def make_docs(n: int, seed: int) -> tuple[list[dict[str, Any]], dict[str, list[list[str]]]]:
-    return synthetic_rows(n, seed, PLACES, THEMES)
+make_docs = tiny_rows
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An exported-model folder laid out as training writes it (MLmodel, the joblib tagger and its compiled
     scorer, both sha256-recorded) that load_tagger accepts without a store; predict reads the scorer."""
-    rows, labels = make_docs(160, 1)
-    tagger = NewsTagger(
-        featurizer=Featurizer(word_min_df=1),
-        axes=("regions", "themes"),
-        min_support=1,
-        threshold_strategy="fixed",
-        n_jobs=1,
-    ).fit(pd.DataFrame(rows), labels)
-    return write_model_folder(tagger, tmp_path_factory.mktemp("model"))
+    return tiny_model_folder(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
