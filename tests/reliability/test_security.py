@@ -7,10 +7,12 @@ SQLite store and exported, so every load path is covered: an exported folder, ``
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -43,45 +45,48 @@ def corpus(n: int, seed: int) -> tuple[list[str], dict[str, list[list[str]]]]:
     return docs, {"regions": regions, "themes": themes}
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> dict:
-    """A tiny tagger logged and registered as ``m`` v1 in a temp store, and exported to a folder."""
-    root = tmp_path_factory.mktemp("store")
+@contextlib.contextmanager
+def logged_store(root: Path, experiment: str) -> Iterator[dict]:
+    """A tiny tagger logged and registered as ``m`` v1 in a temp SQLite store under ``root`` (the current
+    MLFLOW_TRACKING_URI while inside), and exported to ``root/models``."""
     uri = f"sqlite:///{root / 'mlflow.db'}"
     saved = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
-    (xt, yt), (xv, yv) = corpus(120, 1), corpus(40, 2)
-    tagger = NewsTagger(Featurizer(word_min_df=1), axes=("regions", "themes"), min_support=3, n_jobs=1)
-    tagger.fit(xt, yt, xv, yv)
-    tracking.setup_tracking(uri)
-    exp = mlflow.MlflowClient().create_experiment("security", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment(experiment_id=exp)
-    with mlflow.start_run() as run:
-        info = tracking.log_tagger(
-            tagger, pd.DataFrame({"text": xt[:2], "title": ["a", "b"]}), tagger.describe()
+    try:
+        (xt, yt), (xv, yv) = corpus(120, 1), corpus(40, 2)
+        tagger = NewsTagger(Featurizer(word_min_df=1), axes=("regions", "themes"), min_support=3, n_jobs=1)
+        tagger.fit(xt, yt, xv, yv)
+        tracking.setup_tracking(uri)
+        exp = mlflow.MlflowClient().create_experiment(experiment, artifact_location=str(root / "artifacts"))
+        mlflow.set_experiment(experiment_id=exp)
+        with mlflow.start_run() as run:
+            info = tracking.log_tagger(
+                tagger, pd.DataFrame({"text": xt[:2], "title": ["a", "b"]}), tagger.describe()
+            )
+        version = mlflow.register_model(info.model_uri, "m").version
+        export = tracking.export_model(info.model_uri, "m", str(version), True, str(root / "models"))
+        yield {"uri": uri, "root": root, "info": info, "run_id": run.info.run_id, "export": export}
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Iterator[dict]:
+    """``logged_store``, plus a labelled file of 20 documents for ``newstag evaluate``."""
+    root = tmp_path_factory.mktemp("store")
+    with logged_store(root, "security") as found:
+        docs, gold = corpus(20, 3)
+        labelled = root / "labelled.jsonl"
+        labelled.write_text(
+            "".join(
+                json.dumps({"id": str(i), "text": d, **{a: gold[a][i] for a in gold}}) + "\n"
+                for i, d in enumerate(docs)
+            )
         )
-    version = mlflow.register_model(info.model_uri, "m").version
-    export = tracking.export_model(info.model_uri, "m", str(version), True, str(root / "models"))
-    docs, gold = corpus(20, 3)
-    labelled = root / "labelled.jsonl"
-    labelled.write_text(
-        "".join(
-            json.dumps({"id": str(i), "text": d, **{a: gold[a][i] for a in gold}}) + "\n"
-            for i, d in enumerate(docs)
-        )
-    )
-    yield {
-        "uri": uri,
-        "root": root,
-        "info": info,
-        "run_id": run.info.run_id,
-        "export": export,
-        "labelled": labelled,
-    }
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+        yield {**found, "labelled": labelled}
 
 
 def flip_byte(path: Path) -> None:

@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
@@ -29,14 +30,12 @@ import pandas as pd
 import pytest
 import yaml
 from reliability_support import assert_clean_failure, cli_env, run_cli
-from test_security import corpus
+from test_security import logged_store
 
-from pipeline import signing, tracking
+from pipeline import signing
 from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
 from pipeline.errors import ModelError
-from pipeline.features import Featurizer
 from pipeline.loading import load_tagger
-from pipeline.model import NewsTagger
 
 ATTACKS = ["signed with another key", "forged MLmodel", "changed code file"]
 
@@ -52,30 +51,12 @@ class Payload:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> dict:
-    """A tiny tagger logged, registered as ``m`` v1 in a temp store, and exported."""
+def store(tmp_path_factory) -> Iterator[dict]:
+    """A tiny tagger logged, registered as ``m`` v1 in a temp store, and exported; an input file."""
     root = tmp_path_factory.mktemp("signing")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    (xt, yt), (xv, yv) = corpus(120, 1), corpus(40, 2)
-    tagger = NewsTagger(Featurizer(word_min_df=1), axes=("regions", "themes"), min_support=3, n_jobs=1)
-    tagger.fit(xt, yt, xv, yv)
-    tracking.setup_tracking(uri)
-    exp = mlflow.MlflowClient().create_experiment("signing", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment(experiment_id=exp)
-    with mlflow.start_run() as run:
-        info = tracking.log_tagger(
-            tagger, pd.DataFrame({"text": xt[:2], "title": ["a", "b"]}), tagger.describe()
-        )
-    mlflow.register_model(info.model_uri, "m")
-    export = tracking.export_model(info.model_uri, "m", "1", True, str(root / "models"))
-    (root / "in.jsonl").write_text(json.dumps({"id": "1", "text": "In Paris, oil output rose."}) + "\n")
-    yield {"uri": uri, "root": root, "info": info, "run_id": run.info.run_id, "export": export}
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with logged_store(root, "signing") as found:
+        (root / "in.jsonl").write_text(json.dumps({"id": "1", "text": "In Paris, oil output rose."}) + "\n")
+        yield found
 
 
 def store_folder(store: dict) -> Path:
