@@ -255,18 +255,30 @@ def reject_of(line: int, issue: ReadIssue) -> dict[str, Any]:
 @dataclass
 class RowTrace:
     """What the rows read so far held: a running sha256 of what each became (its document and kept values,
-    or its reject), which ``--resume`` checks the input against; and, for the reject message, the rows that
-    lacked a field and the columns of the first of them."""
+    or its reject), which ``--resume`` checks the input against; for the reject message, the rows that
+    lacked a field and the columns of the first of them; and the documents whose id an earlier one had.
+
+    Ids are remembered by their 64-bit hash (about 60 bytes per document, 60 MB for a million): two different
+    ids sharing a hash, about one chance in 10^7 among a million ids, would be counted as a repeat."""
 
     sha256: Any = field(default_factory=hashlib.sha256)
     missing: Counter = field(default_factory=Counter)  # field name -> rows without it
     columns: dict[str, Any] = field(default_factory=dict)  # the first such row
+    ids: set[int] = field(default_factory=set)
+    duplicates: int = 0  # documents whose id an earlier document of the input had
+    first_duplicate: str | None = None
 
     def add(self, row: Any, result: Document | dict[str, Any], keep: Sequence[str]) -> None:
         """Account for one row read and what it became."""
         if isinstance(result, dict):  # a reject
             self.sha256.update(repr(result).encode("utf-8", "surrogatepass"))
             return
+        key = hash(result.id)
+        if key in self.ids:
+            self.duplicates += 1
+            self.first_duplicate = self.first_duplicate or result.id
+        else:
+            self.ids.add(key)
         text = tuple.__repr__(result)
         if keep:
             text += repr([row.get(name) for name in keep])
@@ -552,7 +564,7 @@ def predict_command(
     scorer = make_engine(engine, tagger, enc, jobs, info, scheduler)
     state, rejects, resumed, trace = _write_chunks(run, rows, scorer, info.sha256, max_reject_rate)
     timing = _Timing(start, loaded - before_load, time.perf_counter() - loaded)
-    return _summary(state, timing, output, rejects, max_reject_rate, resumed, trace.hint(read.fields))
+    return _summary(state, timing, output, rejects, max_reject_rate, resumed, trace.hint(read.fields), trace)
 
 
 # --------------------------------------------------------------------------- --stream
@@ -628,6 +640,7 @@ def _summary(
     limit: float,
     resumed: int,
     hint: str = "",
+    trace: RowTrace | None = None,
 ) -> dict[str, Any]:
     """The run summary; over the reject limit, a warning on stderr (shown even with --quiet), followed by
     ``hint`` (what the rejects have in common and how to fix it), and ``output`` None: a failed run leaves
@@ -636,6 +649,8 @@ def _summary(
     ``seconds`` is the whole wall time; ``load_seconds`` locating, verifying and loading the model (with
     --stream, also the warm-up); ``docs_per_s`` is rows read per second of ``score_seconds``: reading,
     scoring and writing after the load (with --stream, the time spent on lines, not waiting for them).
+    ``duplicate_ids`` counts the documents whose id an earlier document had (both are tagged and written;
+    the first repeated id is ``first_duplicate_id``).
     """
     seconds = time.perf_counter() - timing.start
     rate = state.rejected / state.read if state.read else 0.0
@@ -654,6 +669,8 @@ def _summary(
         "output": None if failed and output != STDIO else output,
         "rejects": rejects,
         "resumed_from_chunk": resumed,
+        "duplicate_ids": trace.duplicates if trace is not None else 0,
+        "first_duplicate_id": trace.first_duplicate if trace is not None else None,
     }
     if failed:
         not_written = f"; {output} not written" if output != STDIO else ""
@@ -678,4 +695,9 @@ def summary_lines(summary: Mapping[str, Any]) -> list[str]:
         f"newstag predict: read {s['read']:,}, wrote {s['written']:,}, rejected {s['rejected']:,}{where}, "
         f"truncated {s['truncated']:,} in {_seconds(s['seconds'])} s (model {_seconds(s['load_seconds'])} s; "
         f"{s['docs_per_s']:,.0f} docs/s) -> {s['output'] or 'no output (over the reject limit)'}"
+        + (
+            f"; {s['duplicate_ids']:,} documents repeat an earlier id (first: {s['first_duplicate_id']!r})"
+            if s.get("duplicate_ids")
+            else ""
+        )
     ]

@@ -297,3 +297,20 @@ def test_predict_outside_a_project_says_how_to_name_a_model_and_creates_nothing(
     proc = run_cli(["predict", "-i", str(inp), "-o", str(tmp_path / "out.jsonl")], cwd=tmp_path)
     assert_clean_failure(proc, "predict", "-m models/news-tagger/champion", "--tracking-uri")
     assert sorted(p.name for p in tmp_path.iterdir()) == before, "nothing created in the current folder"
+
+
+def test_repeated_ids_are_tagged_and_reported(model_dir: Path, tmp_path: Path) -> None:
+    """Two documents with one id are both tagged and written; the summary counts the repeat and names it."""
+    rows = tiny_rows(5, 4)[0]
+    ids = ["a", "b", "a", "1", "1.0"]  # "1" and "1.0" are two ids (kept as written)
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({**row, "id": i}) + "\n" for row, i in zip(rows, ids, strict=True))
+    )
+    proc = predict(model_dir, "-i", "in.jsonl", "-o", "out.jsonl", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert (summary["duplicate_ids"], summary["first_duplicate_id"]) == (1, "a")
+    written = [json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert written == ids
+    proc = run_cli(["predict", "-m", str(model_dir), "-i", "in.jsonl", "-o", "out2.jsonl"], cwd=tmp_path)
+    assert "1 documents repeat an earlier id (first: 'a')" in proc.stdout + proc.stderr
