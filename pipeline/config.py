@@ -3,7 +3,7 @@
 Relative paths in a config (corpus, taxonomy, output folders) resolve against the current working
 directory, which is the project root for ``make`` and the documented commands; ``newstag train`` puts a
 relative ``processed_dir`` and ``tracking.export_dir`` beside a SQLite store outside that folder
-(``tracking.beside_store``).
+(``store_sql.beside_store``).
 """
 
 from __future__ import annotations

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pipeline import store_sql
 from pipeline.config import CorpusConfig, load_config
 from pipeline.corpora import CorpusError, iter_rows, row_to_record
 from pipeline.loading import load_tagger
 from pipeline.metrics import Coverage, covered_report, evaluation_report, scored_labels
 from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.store_sql import beside_store
 
 
 def evaluate_split(
@@ -85,10 +87,13 @@ def _gold_from_split(
     split: str | None,
     axes: Sequence[str],
     say: Callable[[str], None],
+    tracking_uri: str | None = None,
 ) -> tuple[Any, dict[str, list[list[str] | None]], Coverage | None]:
-    """(documents, gold labels per model axis, labels each corpus covers) of one split of a prepared config."""
+    """(documents, gold labels per model axis, labels each corpus covers) of one split of a prepared config;
+    a relative ``processed_dir`` lies beside a SQLite store outside the current folder, where training put it."""
     cfg = load_config(config_path, overrides)
-    prepared = prepare(cfg, say=say)
+    beside = beside_store(cfg.processed_dir, store_sql.tracking_uri(tracking_uri))
+    prepared = prepare(cfg.model_copy(update={"processed_dir": str(beside)}), say=say)
     frame, gold_all = split_frame(load_prepared(prepared.path)[split])
     gold = {a: gold_all[a] for a in axes if a in gold_all}
     if not gold:
@@ -116,7 +121,9 @@ def evaluate_command(
         frame, gold, issues = _gold_from_file(input_path, tagger.axes, id_field, title_field, text_field)
         source = {"input": str(input_path)}
     else:
-        frame, gold, coverage = _gold_from_split(config_path, overrides, split, tagger.axes, say)
+        frame, gold, coverage = _gold_from_split(
+            config_path, overrides, split, tagger.axes, say, tracking_uri
+        )
         source = {"config": str(config_path), "split": split}
     report, _ = evaluate_split(tagger, frame, gold, coverage)
     report.update({"model": model_uri, **source})

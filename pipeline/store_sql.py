@@ -148,6 +148,24 @@ def _damaged(db: Path, what: str) -> StoreError:
     )
 
 
+def store_folder(uri: str) -> Path | None:
+    """The folder holding SQLite store ``uri``'s database file; None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(os.path.realpath(uri.removeprefix("sqlite:///").split("?", 1)[0])).parent
+
+
+def beside_store(path: str | Path, uri: str) -> Path:
+    """Where a run's relative output folder (``tracking.export_dir``, ``processed_dir``) goes: beside the
+    database of a SQLite store outside the current folder, else as given (absolute paths, the project's
+    default store ``./mlflow.db``, server stores)."""
+    given = Path(path)
+    folder = store_folder(uri)
+    if given.is_absolute() or folder is None or folder == Path.cwd().resolve():
+        return given
+    return folder / given
+
+
 def check_store_file(db: Path) -> None:
     """StoreError when the SQLite file ``db`` is empty (0 bytes), is not SQLite, or is shorter than its
     header says (truncated); a missing file passes (the caller decides whether one may be created)."""

@@ -50,7 +50,12 @@ from pipeline.config import Config, check_tracking_uri, load_config
 from pipeline.errors import ModelError, StoreError
 from pipeline.metrics import LABEL_COLUMNS, label_rows
 from pipeline.promotion import Decision, Rule, Sample, decide, no_champion, not_comparable
-from pipeline.store_sql import DAMAGE_MARKERS, check_store_file
+from pipeline.store_sql import (
+    DAMAGE_MARKERS,
+    beside_store,
+    check_store_file,
+    store_folder,
+)
 
 # Our pyfunc takes a DataFrame checked against the logged signature; MLflow's type-hint validation does not apply.
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
@@ -558,24 +563,6 @@ def _record_decision(client: MlflowClient, name: str, version: str, decision: De
 
 
 STORE_FILE = ".newstag-store"
-
-
-def store_folder(uri: str) -> Path | None:
-    """The folder holding SQLite store ``uri``'s database file; None for any other store."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(os.path.realpath(uri.removeprefix("sqlite:///").split("?", 1)[0])).parent
-
-
-def beside_store(path: str | Path, uri: str) -> Path:
-    """Where a run's relative output folder (``tracking.export_dir``, ``processed_dir``) goes: beside the
-    database of a SQLite store outside the current folder, else as given (absolute paths, the project's
-    default store ``./mlflow.db``, server stores)."""
-    given = Path(path)
-    folder = store_folder(uri)
-    if given.is_absolute() or folder is None or folder == Path.cwd().resolve():
-        return given
-    return folder / given
 
 
 def export_model(

@@ -90,7 +90,9 @@ def tune(
     check_tracking_uri(tracking.tracking_uri(tracking_uri))  # a bad store is found before any trial
     trials = trial_overrides(cfg, n_trials)
     metric = cfg.tune.metric
-    prepared = prepare(cfg, say=say)
+    # a relative processed_dir lies beside a store outside the current folder, as train's does
+    beside = tracking.beside_store(cfg.processed_dir, tracking.tracking_uri(tracking_uri))
+    prepared = prepare(cfg.model_copy(update={"processed_dir": str(beside)}), say=say)
     data = load_prepared(prepared.path)
     frames = {s: split_frame(data[s]) for s in ("train", "validation")}
     say(f"tune {cfg.name}: {len(trials)} trials ({cfg.tune.strategy}), metric {metric}")

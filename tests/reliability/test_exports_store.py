@@ -157,3 +157,20 @@ def test_a_folder_of_another_store_is_not_exported_into(project: Path, tmp_path:
     assert second["result"]["registry"]["version"] == "1"  # registered in its own store all the same
     assert exported_run(shared / MODEL / "v1") == first["run_id"], "the other store's export overwrote v1"
     assert exported_run(link.resolve()) == first["run_id"] == champion_run(project / "mlflow.db")
+
+
+def test_evaluate_from_another_folder_reads_the_data_beside_the_store(project: Path, tmp_path: Path) -> None:
+    """`newstag evaluate --config C --split test --tracking-uri <elsewhere>` reads the prepared data training put
+    beside that store, and writes nothing into the current folder."""
+    cwd = tmp_path / "somewhere"
+    cwd.mkdir()
+    store = tmp_path / "x"
+    store.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    train(cwd, project / "configs" / "synth.yaml", "--tracking-uri", uri)
+    assert sorted(cwd.iterdir()) == []
+    args = ["evaluate", "-m", f"models:/{MODEL}@champion", "--tracking-uri", uri, "--split", "test", "--json"]
+    proc = run_cli([*args, "--config", str(project / "configs" / "synth.yaml")], cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["axes"]
+    assert sorted(cwd.iterdir()) == [], "evaluate wrote into the current folder"
