@@ -351,6 +351,12 @@ def _predict_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--output-format", choices=["jsonl", "csv", "parquet"], default=None, help="force the output format"
     )
+    p.add_argument(
+        "--columns",
+        default=None,
+        metavar="A,B,...",
+        help="a CSV/TSV input without a header line: its columns' names, in order (e.g. id,title,text)",
+    )
     _add_fields(p)
     _add_predict_output(p)
     _add_predict_run(p)

@@ -104,6 +104,21 @@ def _check_numbers(
         raise UsageError(f"--max-reject-rate {max_reject_rate}: must be between 0 and 1")
 
 
+def _columns(spec: str | Sequence[str] | None, fmt: str) -> list[str] | None:
+    """The column names given for a header-less CSV/TSV input; UsageError for another format, an empty name
+    or a name given twice."""
+    if not spec:
+        return None
+    names = [c.strip() for c in spec.split(",")] if isinstance(spec, str) else [str(c).strip() for c in spec]
+    if fmt not in ("csv", "tsv"):
+        raise UsageError(
+            f"--columns names the columns of a CSV/TSV without a header line; the input is {fmt}"
+        )
+    if not all(names) or len(set(names)) != len(names):
+        raise UsageError(f"--columns {','.join(names)!r}: each column needs a name, and each name once")
+    return names
+
+
 def _check_paths(input: str, output: str, resume: bool) -> None:
     """UsageError when the input is the output or one of the files the run writes beside it (its part,
     rejects or progress files), by name, through a link, or as a hard link (the same inode)."""
@@ -535,12 +550,14 @@ def predict_command(
     quiet: bool = False,
     stream: bool = False,
     home: str | None = None,
+    columns: str | Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``).
 
     ``stream``: stdin to stdout, each line tagged and written before the next is read (``batch_size`` does
     not apply; a named input or output, ``resume``, ``jobs`` > 1 and the dask engine are refused).
     ``home``: the publication's home country (ISO code), "none", or None for the model's own.
+    ``columns``: the names of a header-less CSV/TSV input's columns, in order (a list or "a,b,c").
     """
     start = time.perf_counter()
     _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
@@ -549,7 +566,8 @@ def predict_command(
         _check_stream(input, output, out_fmt, resume, jobs > 1 or engine != "local" or bool(scheduler))
     _check_paths(input, output, resume)
     in_fmt = detect_format(input, format)
-    rows = iter_rows(input, in_fmt)  # checks the input file before the model is loaded
+    names = _columns(columns, in_fmt)
+    rows = iter_rows(input, in_fmt, columns=names)  # checks the input file before the model is loaded
     before_load = time.perf_counter()
     tagger, info = load_tagger(model, tracking_uri)
     loaded = time.perf_counter()

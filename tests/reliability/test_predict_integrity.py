@@ -314,3 +314,20 @@ def test_repeated_ids_are_tagged_and_reported(model_dir: Path, tmp_path: Path) -
     assert written == ids
     proc = run_cli(["predict", "-m", str(model_dir), "-i", "in.jsonl", "-o", "out2.jsonl"], cwd=tmp_path)
     assert "1 documents repeat an earlier id (first: 'a')" in proc.stdout + proc.stderr
+
+
+def test_a_header_less_csv_is_read_with_columns(model_dir: Path, tmp_path: Path) -> None:
+    """`--columns id,title,text` names a header-less CSV's columns: every row is tagged, none is eaten as a
+    header; --columns on a JSONL input is refused in one line."""
+    import csv
+
+    rows = tiny_rows(6, 5)[0]
+    with (tmp_path / "in.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows([[f"r{i}", row["title"], row["text"]] for i, row in enumerate(rows)])
+    proc = predict(model_dir, "-i", "in.csv", "-o", "out.jsonl", "--columns", "id,title,text", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = [json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert written == [f"r{i}" for i in range(6)]
+    write_rows(tmp_path / "in.jsonl", 3)
+    proc = predict(model_dir, "-i", "in.jsonl", "-o", "out2.jsonl", "--columns", "id,text", cwd=tmp_path)
+    assert proc.returncode == 2 and "--columns" in proc.stderr and not (tmp_path / "out2.jsonl").exists()
