@@ -110,21 +110,18 @@ def id_text(value: Any) -> str | ReadIssue | None:
         return value if value else ReadIssue("", None, None, "id is empty")
     if value is None:
         return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, float):
         if math.isnan(value):
             return None
         if math.isinf(value):
             return ReadIssue("", None, None, "id is not a finite number")
-        return repr(value)
+        return repr(value)  # not scalar_text's: 1.0 stays "1.0"
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return ReadIssue("", None, None, f"id must be a string or a number, got {type_name(value)}")
+    text = scalar_text(value)  # a bool, an integer, a date
+    if text is None:
+        return ReadIssue("", None, None, f"id must be a string or a number, got {type_name(value)}")
+    return text
 
 
 def _line_id(file: str, line: int) -> str:
