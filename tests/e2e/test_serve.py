@@ -56,6 +56,27 @@ def wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 
     )
 
 
+def start_serve(model: str, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, int, Path]:
+    """``mlflow models serve -m MODEL`` on a free loopback port, in its own process group (the server's
+    workers end with it): (process, port, log file in ``cwd``). The venv's bin folder leads PATH: the server
+    execs uvicorn from PATH, as when the venv is activated."""
+    port = free_port()
+    log = cwd / f"serve-{port}.log"
+    bin_dir = Path(sys.executable).parent
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local"]
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*cmd, "--host", "127.0.0.1", "-p", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, port, log
+
+
 def stop(proc: subprocess.Popen) -> None:
     """End the server's whole process group (uvicorn and its workers)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -72,19 +93,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def test_serve_two_articles(small_model: TrainedModel, tmp_path: Path):
-    port = free_port()
-    log = tmp_path / "serve.log"
-    bin_dir = Path(sys.executable).parent  # the server execs uvicorn from PATH: the venv's, as when activated
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", small_model.uri, "--env-manager", "local"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "-p", str(port)],
-            cwd=tmp_path,
-            env=small_model.env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the server's workers end with it
-        )
+    proc, port, log = start_serve(small_model.uri, tmp_path, small_model.env())
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", proc, log)
         body = json.dumps({"dataframe_split": {"columns": ["text", "title"], "data": ARTICLES}}).encode()

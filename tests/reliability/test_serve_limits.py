@@ -9,17 +9,13 @@ names the row and the field, or the limit.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e.test_serve import free_port, stop, wait_until_up
+from e2e.test_serve import start_serve, stop, wait_until_up
 from fixtures_model import TrainedModel, small_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -32,24 +28,9 @@ STORY = "Saudi Arabia will keep its crude oil output at 4.1 mln barrels per day,
 @pytest.fixture(scope="module")
 def server(small_model: TrainedModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of ``mlflow models serve`` of the small model (its default limits)."""
-    folder = tmp_path_factory.mktemp("serve-limits")
-    port = free_port()
-    log = folder / "serve.log"
-    bin_dir = Path(sys.executable).parent  # the server execs uvicorn from PATH: the venv's
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", small_model.uri, "--env-manager", "local"]
-    env = small_model.env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    # mlflow.set_registry_uri exports MLFLOW_REGISTRY_URI: an earlier in-process test's store must not win
-    env["MLFLOW_REGISTRY_URI"] = small_model.tracking_uri
+    env = small_model.env()  # names the store as MLFLOW_REGISTRY_URI too
     env.pop("NEWSTAG_SERVE_MAX_CHARS", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "-p", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, port, log = start_serve(small_model.uri, tmp_path_factory.mktemp("serve-limits"), env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", proc, log)
         yield f"http://127.0.0.1:{port}"

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -29,6 +27,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
+from e2e.test_serve import start_serve, stop
 from reliability_support import assert_clean_failure, cli_env, run_cli
 from test_security import logged_store
 
@@ -318,22 +317,7 @@ def test_a_file_the_signature_does_not_list_is_refused(store, tmp_path: Path) ->
 def serve(folder: Path, cwd: Path, timeout: float = 240.0) -> tuple[int | None, str, dict | None]:
     """``mlflow models serve`` on ``folder``: (exit code or None if it came up, its log, the answer to one
     request when it came up). The server is always stopped."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = cwd / f"serve-{port}.log"
-    bin_dir = Path(sys.executable).parent
-    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", str(folder), "--env-manager", "local"]
-    env = cli_env({"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--host", "127.0.0.1", "-p", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, port, log = start_serve(str(folder), cwd, cli_env())
     answer = None
     try:
         deadline = time.monotonic() + timeout
@@ -354,15 +338,7 @@ def serve(folder: Path, cwd: Path, timeout: float = 240.0) -> tuple[int | None, 
                 time.sleep(0.5)
     finally:
         code = proc.poll()
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=30)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop(proc)
     return code, log.read_text(errors="replace"), answer
 
 
