@@ -11,7 +11,8 @@ code file this file was logged as (``pyfunc.py`` at the model folder's root) bef
 That file is the one piece of the model that runs unchecked: MLflow runs whatever file MLmodel names, so a
 model whose MLmodel or code file was replaced by someone able to write the store runs their code, and no check
 of ours can come first. Its first statements are the earliest point we control: they verify the whole folder
-(MLmodel, this file, every ``code/`` file, the artifacts; nothing unlisted) with the newstag installed in the
+(MLmodel, this file, every ``code/`` file; nothing unlisted; the tagger and scorer listed and present, their
+bytes checked by ``load_context``'s loader as it reads them) with the newstag installed in the
 environment, the model's own ``code/`` taken off ``sys.path`` while the verifier is imported, so a changed
 ``code/`` module, pickle or array file is refused before it is imported or read. The installed newstag then
 also runs the model (``code/`` is not imported). Where newstag is not installed (an ``--env-manager
@@ -61,6 +62,7 @@ def _verify_model_folder() -> None:
     sys.path[:] = [p for p in sys.path if not _inside(p, here)]
     try:
         from pipeline import signing
+        from pipeline.artifacts import SCORER_FILE, TAGGER_FILE
     except ImportError:
         raise ImportError(
             f"{here}: newstag is not installed in this Python environment, so the model's signature cannot "
@@ -70,7 +72,9 @@ def _verify_model_folder() -> None:
         sys.path[:] = saved
     if _inside(signing.__file__, here):
         raise ImportError(f"{here}: newstag was imported from the model's own code/; refusing to load it")
-    signing.verify_model(here)
+    # the tagger and scorer: listed and present here, hashed by load_context's loader as it reads them
+    artifacts = [here / "artifacts" / name for name in (TAGGER_FILE, SCORER_FILE)]
+    signing.verify_model(here, deferred=[path for path in artifacts if path.is_file()])
 
 
 _verify_model_folder()
