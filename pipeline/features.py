@@ -243,7 +243,8 @@ class Featurizer(TransformerMixin, BaseEstimator):
 
     def _gazetteer_matrix(self, vec: Any, titles: list[str], texts: list[str]) -> sp.csr_matrix:
         mat = vec.transform(list(zip(titles, texts, strict=True))).tocsr()
-        return gazetteer_block(mat, self.gazetteer_mode == "log+share", vec.n_regions_, self.gazetteer_weight)
+        shares = self.gazetteer_mode == "log+share"
+        return gazetteer_block(mat, shares, vec.n_regions_, self.gazetteer_weight).to_scipy()
 
     def transform(self, X: Docs) -> sp.csr_matrix:
         """The feature matrix of ``X`` (rows in input order)."""
@@ -323,7 +324,7 @@ def word_transform(vec: Any, docs: Sequence[str]) -> sp.csr_matrix:
     """
     if not _fast_word_ok(vec) or any(not isinstance(d, str) for d in docs):
         return vec.transform(docs)
-    return vec._tfidf.transform(_word_index(vec).counts(docs), copy=False)
+    return vec._tfidf.transform(_word_index(vec).counts(docs).to_scipy(), copy=False)
 
 
 def featurizer_from_config(features: Any) -> Featurizer:

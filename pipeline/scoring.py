@@ -3,11 +3,12 @@
 A ``Scorer`` holds what scoring needs and nothing else: the word vocabulary and its idf weights, the
 gazetteer index built at training time, the head weights, Platt scaling and thresholds. It is saved with
 ``numpy.savez`` and loaded with ``allow_pickle=False``, so loading a model runs no code from the file, and
-it imports numpy and scipy only (not scikit-learn, pandas, pyarrow or the gazetteer packages).
+it imports numpy only (not scipy, scikit-learn, pandas or the gazetteer packages; pyarrow only to tokenize
+large batches). Its feature matrices are ``pipeline.csr.Csr``, a numpy CSR matrix.
 
 Scores are bit for bit those of the ``NewsTagger`` it was compiled from: the counting is exact, and the
 TF-IDF weighting, the row normalisation, the sparse product and the sigmoid are the same floating-point
-operations in the same order as scikit-learn's and the tagger's (``tests/model/test_scorer.py`` checks
+operations in the same order as scikit-learn's and the tagger's (``tests/model/test_scorer_real.py`` checks
 equality on the Reuters test split).
 
 ``ScoringMixin`` is the part shared with ``NewsTagger``: from raw head scores to probabilities,
@@ -19,14 +20,16 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from pipeline.csr import Csr, hstack, k_major
 from pipeline.places import _Index, find_mentions, index_from_parts, index_parts, mention_rows
 
 SCORER_FORMAT = 1
@@ -78,8 +81,17 @@ DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 """scikit-learn's default word token pattern, the only one a compiled model supports."""
 
 ARROW_FROM = 200_000
-"""Batches with at least this many characters are tokenized with pyarrow."""
+"""Batches with fewer characters are always tokenized in Python."""
 
+ARROW_IMPORT_AFTER = 8_000_000
+"""Characters a counter tokenizes in Python before it imports pyarrow for the larger batches that follow.
+
+Importing pyarrow and its compute module takes about 0.2 s; pyarrow then saves about 27 ns per character
+(48 against 21 on this machine). Paying the import only once that much time has been spent in Python (the
+ski-rental rule) keeps a short run free of it and costs a long run at most twice the import."""
+
+_DOC_BREAK = "\x01"  # the separator token between documents tokenized as one string
+_BREAK_ID, _SKIP_ID = -3, -2
 _WORD_CHARS = b"abcdefghijklmnopqrstuvwxyz0123456789_"
 _UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -115,7 +127,6 @@ class WordCounter:
         if tuple(ngram_range) not in ((1, 1), (1, 2), (2, 2)):
             raise ValueError(f"ngram_range {tuple(ngram_range)}: only 1- and 2-grams can be counted here")
         self.words = list(words)
-        self.word_id = {w: i for i, w in enumerate(self.words)}
         self.n_words = len(self.words)
         self.unigram_col = np.asarray(unigram_col, dtype=np.int64)  # word id -> column or -1; [-1] stays -1
         self.bigram_keys = np.asarray(bigram_keys, dtype=np.int64)  # sorted first * n_words + second
@@ -126,11 +137,19 @@ class WordCounter:
         self.dtype = np.dtype(dtype)
         self.pattern = re.compile(DEFAULT_TOKEN_PATTERN)
         self._arrow: tuple[Any, Any] | None = None
+        self.python_chars = 0  # characters tokenized in Python so far (see ARROW_IMPORT_AFTER)
         self.vocabulary: Mapping[str, int] | None = None  # the vocabulary it was built from, when known
         table = bytearray(b" " * 256)
         for c in _WORD_CHARS + _UPPER:
             table[c] = c + 32 if self.lowercase and c in _UPPER else c
         self.table = bytes(table)
+        table[ord(_DOC_BREAK)] = ord(_DOC_BREAK)
+        self._batch_table = bytes(table)  # the same, keeping the document separator
+        # word -> id; also -2 for the one-character tokens the split makes (never words) and -3 for the
+        # separator, so that one lookup serves every token
+        self.word_id = {chr(c): _SKIP_ID for c in set(self._batch_table) - {ord(" ")}}
+        self.word_id.update((w, i) for i, w in enumerate(self.words))
+        self.word_id[_DOC_BREAK] = _BREAK_ID
 
     @classmethod
     def from_vocabulary(
@@ -174,24 +193,44 @@ class WordCounter:
     def token_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document position, word id or -1) of every token of ``docs``, in order.
 
-        Batches of at least ``ARROW_FROM`` characters are tokenized with pyarrow (several times faster
-        per token); smaller ones in Python, so a handful of documents never pays for importing pyarrow.
-        Both give the same ids (``tests/unit/test_scorer.py``).
+        Batches of at least ``ARROW_FROM`` characters are tokenized with pyarrow (about twice as fast per
+        character) once pyarrow is imported or ``ARROW_IMPORT_AFTER`` characters have gone through Python;
+        the others in Python, so a short run never pays for importing pyarrow. Both give the same ids
+        (``tests/unit/test_scorer.py``).
         """
-        if sum(map(len, docs)) >= ARROW_FROM:
+        chars = sum(map(len, docs))
+        if chars >= ARROW_FROM and (
+            self.python_chars >= ARROW_IMPORT_AFTER or "pyarrow.compute" in sys.modules
+        ):
             return self._arrow_ids(docs)
-        get, table, findall, lower = self.word_id.get, self.table, self.pattern.findall, self.lowercase
-        ids: list[int] = []
-        lengths = np.empty(len(docs), dtype=np.int64)
-        for i, doc in enumerate(docs):
-            before = len(ids)
-            if doc.isascii():
-                tokens = doc.encode("ascii").translate(table).decode("ascii").split()
-                ids += [get(t, -1) for t in tokens if len(t) > 1]
-            else:
-                ids += [get(t, -1) for t in findall(doc.lower() if lower else doc)]
-            lengths[i] = len(ids) - before
-        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), np.asarray(ids, dtype=np.int64)
+        self.python_chars += chars
+        return self._python_ids(docs)
+
+    def _python_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``token_ids`` in Python: the ASCII documents translated and split as one string (a separator
+        token between documents), every token looked up by a C-level ``map``; the others with the regex."""
+        get, findall, lower = self.word_id.get, self.pattern.findall, self.lowercase
+        plain = [i for i, d in enumerate(docs) if d.isascii() and _DOC_BREAK not in d]
+        doc_parts, id_parts = [], []
+        if plain:
+            joined_text = f" {_DOC_BREAK} ".join([docs[i] for i in plain])
+            tokens = joined_text.encode("ascii").translate(self._batch_table).decode("ascii").split()
+            ids = np.fromiter(map(get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+            local = np.cumsum(ids == _BREAK_ID)
+            keep = ids >= -1  # drops the breaks and the one-character tokens
+            doc_parts.append(np.asarray(plain, dtype=np.int64)[local[keep]])
+            id_parts.append(ids[keep])
+        if len(plain) < len(docs):
+            is_plain = set(plain)
+            other = [i for i in range(len(docs)) if i not in is_plain]
+            found = [findall(docs[i].lower() if lower else docs[i]) for i in other]
+            lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+            tokens = [t for f in found for t in f]
+            doc_parts.append(np.repeat(np.asarray(other, dtype=np.int64), lengths))
+            id_parts.append(np.fromiter(map(get, tokens, repeat(-1)), np.int64, len(tokens)))
+        if not doc_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(doc_parts), np.concatenate(id_parts)
 
     def _arrow_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``token_ids`` with pyarrow: ASCII documents split in Arrow, the others with the regex."""
@@ -213,25 +252,22 @@ class WordCounter:
         if self._arrow is None:
             import pyarrow as pa
 
-            words = pa.array(self.words, type=pa.string())
-            ascii_words = pa.array(
-                [w.encode("ascii") if w.isascii() else b"" for w in self.words], pa.binary()
-            )
+            words = _arrow_strings([w.encode("utf-8") for w in self.words], pa.string())
+            ascii_words = _arrow_strings([w.encode("ascii") if w.isascii() else b"" for w in self.words])
             self._arrow = (words, ascii_words)
         return self._arrow
 
     def _arrow_ascii(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         table = self.table
-        translated = pa.array([d.encode("ascii").translate(table) for d in docs], type=pa.binary())
+        translated = _arrow_strings([d.encode("ascii").translate(table) for d in docs])
         runs = pc.split_pattern(translated, pattern=b" ")
         flat = runs.flatten()
-        token = pc.greater_equal(pc.binary_length(flat), 2)
+        token = pc.greater_equal(pc.binary_length(flat), _arrow_int(2))
         parent = pc.list_parent_indices(runs).filter(token)
         ids = pc.index_in(flat.filter(token), value_set=self._arrow_words()[1])
-        return _numpy(parent), _numpy(pc.fill_null(ids, -1))
+        return _numpy(parent), _numpy(pc.fill_null(ids, _arrow_int(-1)))
 
     def _arrow_regex(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         import pyarrow as pa
@@ -244,13 +280,15 @@ class WordCounter:
             found = findall(doc.lower() if lower else doc)
             tokens += found
             lengths[i] = len(found)
-        ids = pc.index_in(pa.array(tokens, type=pa.string()), value_set=self._arrow_words()[0])
-        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), _numpy(pc.fill_null(ids, -1))
+        ids = pc.index_in(
+            _arrow_strings([t.encode("utf-8") for t in tokens], pa.string()), value_set=self._arrow_words()[0]
+        )
+        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), _numpy(
+            pc.fill_null(ids, _arrow_int(-1))
+        )
 
-    def counts(self, docs: Sequence[str]) -> Any:
+    def counts(self, docs: Sequence[str]) -> Csr:
         """The (n_docs, n_features) count matrix (CSR, sorted indices) of ``docs``."""
-        import scipy.sparse as sp
-
         n = len(docs)
         doc, ids = self.token_ids(docs)
         keys = []
@@ -274,9 +312,11 @@ class WordCounter:
         rows, cols = np.divmod(unique, self.n_features)
         indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
         index_dtype = np.int32 if max(len(unique), self.n_features) < np.iinfo(np.int32).max else np.int64
-        return sp.csr_matrix(
-            (counts.astype(self.dtype), cols.astype(index_dtype), indptr.astype(index_dtype)),
-            shape=(n, self.n_features),
+        return Csr(
+            counts.astype(self.dtype),
+            cols.astype(index_dtype),
+            indptr.astype(index_dtype),
+            (n, self.n_features),
         )
 
     def terms(self) -> list[str]:
@@ -291,8 +331,37 @@ class WordCounter:
 
 
 def _numpy(array: Any) -> np.ndarray:
-    """An Arrow integer array without nulls as an int64 numpy array."""
-    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=np.int64)
+    """An Arrow int32/int64 array without nulls as an int64 numpy array, read from its buffer
+    (pyarrow's own conversions import pandas: 0.3-0.4 s on a cold start)."""
+    if array.null_count:
+        raise ValueError("an Arrow array with nulls")
+    dtype = np.int32 if array.type.bit_width == 32 else np.int64
+    values = np.frombuffer(array.buffers()[1], dtype=dtype)[array.offset : array.offset + len(array)]
+    return values.astype(np.int64)
+
+
+def _arrow_int(value: int) -> Any:
+    """An Arrow int32 scalar (``pa.scalar`` on a Python int imports pandas)."""
+    import pyarrow as pa
+
+    return pa.Array.from_buffers(pa.int32(), 1, [None, pa.py_buffer(np.array([value], np.int32))])[0]
+
+
+def _arrow_strings(items: Sequence[bytes], kind: Any = None) -> Any:
+    """A pyarrow binary (or ``kind``: string) array of ``items``, built from its buffers: ``pa.array`` on a
+    list looks for pandas and imports it."""
+    import pyarrow as pa
+
+    kind = pa.binary() if kind is None else kind
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
+    if offsets[-1] >= np.iinfo(np.int32).max:
+        kind = pa.large_string() if kind == pa.string() else pa.large_binary()
+    else:
+        offsets = offsets.astype(np.int32)
+    return pa.Array.from_buffers(
+        kind, len(items), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(items))]
+    )
 
 
 def tfidf(counts: Any, idf: np.ndarray | None, sublinear: bool) -> Any:
@@ -310,19 +379,18 @@ def normalize_rows(m: Any) -> None:
     """Scale each CSR row to unit L2 norm in place, as scikit-learn's ``_inplace_csr_row_normalize_l2``.
 
     That loop adds each row's squares (products in the data's precision) one after the other in double
-    precision; the column-by-column sweep below adds them in the same order, so the norms are identical.
+    precision; the position-by-position sweep below (``csr.k_major``) adds them in the same order, so the norms
+    are identical.
     """
     lengths = np.diff(m.indptr).astype(np.int64)
     if not len(lengths) or not lengths.max(initial=0):
         return
-    squares = (m.data * m.data).astype(np.float64)
-    starts = m.indptr[:-1].astype(np.int64)
+    rank, active, offsets, source = k_major(m.indptr)
+    squares = (m.data * m.data).astype(np.float64)[source]
     sums = np.zeros(len(lengths), dtype=np.float64)
-    order = np.argsort(-lengths, kind="stable")  # longest rows first: the rows still going are a prefix
-    longest = lengths[order]
-    for k in range(int(longest[0])):
-        rows = order[: np.searchsorted(-longest, -k, side="left")]
-        sums[rows] += squares[starts[rows] + k]
+    for k in range(len(active)):
+        sums[: active[k]] += squares[offsets[k] : offsets[k + 1]]
+    sums = sums[rank]
     norms = np.sqrt(sums)
     norms[sums == 0.0] = 1.0  # empty rows stay as they are
     m.data[:] = m.data / np.repeat(norms, lengths)
@@ -693,7 +761,7 @@ class ScoringMixin:
         mentions = None
         if layout is not None:
             cols = [layout.start + layout.regions.index(r) if r in layout.regions else -1 for r in names]
-            dense = M[:, [c for c in cols if c >= 0]].toarray() if any(c >= 0 for c in cols) else None
+            dense = Csr.of(M).columns([c for c in cols if c >= 0]) if any(c >= 0 for c in cols) else None
             if dense is not None:
                 mentions = np.zeros((M.shape[0], len(names)))
                 mentions[:, [j for j, c in enumerate(cols) if c >= 0]] = dense
@@ -858,22 +926,18 @@ def joined(titles: Sequence[str], texts: Sequence[str]) -> list[str]:
     return [f"{ti}\n{te}" if ti else te for ti, te in zip(titles, texts, strict=True)]
 
 
-def region_shares(mat: Any, n_regions: int) -> Any:
+def region_shares(mat: Any, n_regions: int) -> Csr:
     """Each document's share of region mentions (from log1p counts): length-invariant region evidence."""
-    import scipy.sparse as sp
-
-    counts = np.expm1(mat[:, :n_regions].toarray().astype(np.float64))
+    counts = np.expm1(Csr.of(mat).columns(range(n_regions)).astype(np.float64))
     total = counts.sum(axis=1, keepdims=True)
-    return sp.csr_matrix(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
+    return Csr.from_dense(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
 
 
-def gazetteer_block(mat: Any, shares: bool, n_regions: int, weight: float) -> Any:
+def gazetteer_block(mat: Any, shares: bool, n_regions: int, weight: float) -> Csr:
     """The gazetteer block as the featurizer hands it on: region shares appended when asked, weighted."""
-    import scipy.sparse as sp
-
     if shares:
-        mat = sp.hstack([mat, region_shares(mat, n_regions)], format="csr")
-    return (mat * weight).astype(np.float32).tocsr()
+        mat = hstack([mat, region_shares(mat, n_regions)])
+    return Csr.of(mat).scaled(weight).astype(np.float32)
 
 
 def _blob(strings: Iterable[str]) -> np.ndarray:
@@ -956,9 +1020,7 @@ class Scorer(ScoringMixin):
         idf = self.arrays.get("word_idf")
         return tfidf(self._word_counter().counts(docs), idf, bool(w["sublinear_tf"]))
 
-    def _gaz_block(self, titles: Sequence[str], texts: Sequence[str]) -> Any:
-        import scipy.sparse as sp
-
+    def _gaz_block(self, titles: Sequence[str], texts: Sequence[str]) -> Csr:
         g = self.meta["gaz"]
         indptr, indices, data = mention_rows(
             self._place_index(),
@@ -970,16 +1032,17 @@ class Scorer(ScoringMixin):
             g["mode"],
             int(g.get("lede_chars", 0)),
         )
-        mat = sp.csr_matrix(
-            (np.asarray(data, dtype=g["dtype"]), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-            shape=(len(indptr) - 1, len(g["names"])),
+        mat = Csr(
+            np.asarray(data, dtype=g["dtype"]),
+            np.asarray(indices, dtype=np.int32),
+            np.asarray(indptr),
+            (len(indptr) - 1, len(g["names"])),
         )
         return gazetteer_block(mat, bool(g["shares"]), g["n_regions"], g["weight"])
 
-    def transform_docs(self, X: Any) -> Any:
-        """The feature matrix of ``X`` (strings, or a table with ``text`` and optional ``title``)."""
-        import scipy.sparse as sp
-
+    def transform_docs(self, X: Any) -> Csr:
+        """The feature matrix of ``X`` (strings, or a table with ``text`` and optional ``title``), as a
+        numpy-only ``Csr`` (``to_scipy()`` gives the scipy matrix)."""
         titles, texts = split_docs(X)
         text_in = joined(titles, texts) if self.include_title else texts
         mats = []
@@ -990,7 +1053,7 @@ class Scorer(ScoringMixin):
                 mats.append(self._gaz_block(titles, texts))
             else:
                 raise ScorerError(f"unknown feature block {name!r}")
-        return sp.hstack(mats, format="csr", dtype=np.float32)
+        return hstack(mats, dtype=np.float32)
 
     def _gaz_layout(self) -> GazLayout | None:
         start = 0

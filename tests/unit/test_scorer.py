@@ -106,9 +106,10 @@ def test_python_and_arrow_tokenizers_give_the_same_counts(tagger: NewsTagger, do
     counter = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
     text = docs["text"]
     monkeypatch.setattr(scoring, "ARROW_FROM", 10**12)
-    python = counter.counts(text)
+    python = counter.counts(text).to_scipy()
     monkeypatch.setattr(scoring, "ARROW_FROM", 0)
-    arrow = counter.counts(text)
+    monkeypatch.setattr(scoring, "ARROW_IMPORT_AFTER", 0)
+    arrow = counter.counts(text).to_scipy()
     assert python.nnz > 100
     assert (python != arrow).nnz == 0
     analyzer = vec.build_analyzer()  # scikit-learn's own n-grams: the counts are theirs
@@ -194,3 +195,28 @@ def test_blocks_without_a_compiled_form_are_refused() -> None:
         )
         with pytest.raises(ValueError, match="cannot be compiled"):
             tagger.compile()
+
+
+def test_short_runs_tokenize_in_python_long_ones_switch_to_pyarrow_without_pandas(tmp_path) -> None:
+    """Pyarrow is imported only once ``ARROW_IMPORT_AFTER`` characters went through Python, and using it
+    imports no pandas (pyarrow's list and scalar conversions would: 0.3-0.4 s of a cold start)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np
+from pipeline import scoring
+from pipeline.scoring import WordCounter
+counter = WordCounter.from_vocabulary({"oil": 0, "prices": 1, "oil prices": 2}, (1, 2), True, np.float32)
+docs = ["Oil prices rose. " * 70_000, "São Paulo oil prices"]
+scoring.ARROW_IMPORT_AFTER = 1_000_000
+first = counter.counts(docs)
+after_first = "pyarrow" in sys.modules
+second = counter.counts(docs)
+same = (first.to_scipy() != second.to_scipy()).nnz == 0 and first.nnz == 6
+print(after_first, "pyarrow.compute" in sys.modules, "pandas" in sys.modules, same)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "True", "False", "True"]
