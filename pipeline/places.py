@@ -40,9 +40,14 @@ class _Index:
     runs: dict[str, tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # the first piece (split at whitespace, "." and "-") of every key and prefix, filled on first use: a
+    # run none of whose pieces is one of them cannot hold a hit (see _run_hits)
+    firsts: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 _MISS: Any = object()
+_PIECES = str.maketrans({".": " ", "-": " "})
+_NO_HITS: tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]] = ((), ())
 _STREAM_FROM = 1_000_000  # texts at least this long are scanned lazily instead of via findall
 
 
@@ -59,6 +64,15 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
     cached = idx.runs.get(run)
     if cached is not None:
         return cached
+    if not idx.firsts:
+        _fill_firsts(idx)
+    if idx.firsts.isdisjoint(run.translate(_PIECES).split()):
+        # Every hit of the scan below is a key (or a prefix) found at some token, some token's part before
+        # a trailing "." or some hyphenated part: the key's first piece is then one of the run's pieces.
+        if len(idx.runs) >= _RUN_CACHE_SIZE:
+            idx.runs.clear()
+        idx.runs[run] = _NO_HITS
+        return _NO_HITS
     out: list[tuple[str, str, str]] = []
     # Fast path: the whole run is a key, or a single plain word (most runs are one of these).
     e = idx.exact.get(run, _MISS)
@@ -76,6 +90,16 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
         idx.runs.clear()
     cached = idx.runs[run] = (tuple(out), tuple(hit[1] for hit in out))
     return cached
+
+
+def _fill_firsts(idx: _Index) -> None:
+    """Fill ``idx.firsts``: the first piece of every key and prefix (a placeholder when there is none)."""
+    for keys in (idx.exact, idx.upper, idx.prefixes):
+        for key in keys:
+            pieces = key.translate(_PIECES).split(None, 1)
+            if pieces:
+                idx.firsts.add(pieces[0])
+    idx.firsts.add("\x00")  # never a piece of a run: marks the set as filled
 
 
 def _scan(idx: _Index, text: str) -> list[tuple[str, str, str]]:
