@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 TITLE_SEP = "\n\x1e\n"
@@ -46,7 +47,7 @@ class _Index:
 
 
 _MISS: Any = object()
-_PIECES = str.maketrans({".": " ", "-": " "})
+_FIRST_PIECE = re.compile(r"^[^\S\n]*([^\s]+)", re.MULTILINE)  # the first piece of each line
 _NO_HITS: tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]] = ((), ())
 _STREAM_FROM = 1_000_000  # texts at least this long are scanned lazily instead of via findall
 
@@ -66,7 +67,7 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
         return cached
     if not idx.firsts:
         _fill_firsts(idx)
-    if idx.firsts.isdisjoint(run.translate(_PIECES).split()):
+    if idx.firsts.isdisjoint(run.replace(".", " ").replace("-", " ").split()):
         # Every hit of the scan below is a key (or a prefix) found at some token, some token's part before
         # a trailing "." or some hyphenated part: the key's first piece is then one of the run's pieces.
         if len(idx.runs) >= _RUN_CACHE_SIZE:
@@ -94,11 +95,8 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
 
 def _fill_firsts(idx: _Index) -> None:
     """Fill ``idx.firsts``: the first piece of every key and prefix (a placeholder when there is none)."""
-    for keys in (idx.exact, idx.upper, idx.prefixes):
-        for key in keys:
-            pieces = key.translate(_PIECES).split(None, 1)
-            if pieces:
-                idx.firsts.add(pieces[0])
+    keys = "\n".join(chain(idx.exact, idx.upper, idx.prefixes)).replace(".", " ").replace("-", " ")
+    idx.firsts.update(_FIRST_PIECE.findall(keys))
     idx.firsts.add("\x00")  # never a piece of a run: marks the set as filled
 
 
