@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from pipeline.errors import UsageError
 from pipeline.predict.encode import LENGTH, Batch, Encoding, csv_header
 
-PROGRESS_VERSION = 2  # 2: prefix_sha256
+PROGRESS_VERSION = 3  # 2: prefix_sha256; 3: documents hashed length-prefixed instead of by repr
 
 
 def run_files(output: str | Path) -> dict[str, Path]:
