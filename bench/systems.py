@@ -138,6 +138,8 @@ class NewstagSystem:
             if self.cfg.thresholds.strategy == "validation":
                 tagger.fit(X, Y, Xv, Yv, coverage=self.coverage)
                 used = "train; thresholds on validation"
+                if tagger.refit_axes:
+                    used += f"; {', '.join(tagger.refit_axes)} heads refit on train + validation"
             else:
                 tagger.fit(_concat(X, Xv), {a: list(Y[a]) + list(Yv[a]) for a in Y}, coverage=self.coverage)
                 used = f"train + validation; thresholds {self.cfg.thresholds.strategy}"

@@ -105,6 +105,12 @@ def card_facts(
             "Validation documents were used for training (thresholds.cv_include_validation): "
             "validation figures are in-sample; test figures are the honest ones."
         )
+    if cfg.model.refit_axes:
+        notes.append(
+            f"The heads of {', '.join(cfg.model.refit_axes)} were refit on train + validation after their "
+            "sigmoids and thresholds were fitted on validation (model.refit_axes): their validation figures "
+            "are in-sample; test figures are the honest ones."
+        )
     return {
         "config": cfg.name,
         "description": cfg.description,

@@ -319,6 +319,12 @@ class ModelConfig(Strict):
     recent_axes: list[str] | None = Field(
         None, description="axes whose heads use recent_corpora (default: all)"
     )
+    refit_axes: list[str] = Field(
+        default_factory=list,
+        description="axes whose heads, once calibrated on validation, are fitted again on train + validation "
+        "(sigmoids and thresholds kept; their validation metrics are then in-sample). Needs "
+        "thresholds.strategy validation",
+    )
 
 
 class ThresholdConfig(Strict):
@@ -330,6 +336,11 @@ class ThresholdConfig(Strict):
     cv_include_validation: bool = Field(
         False,
         description="cv: fold the validation split into training (more data; validation metrics then optimistic)",
+    )
+    shared_sigmoid_axes: list[str] = Field(
+        default_factory=list,
+        description="axes whose labels share one Platt sigmoid, so their most probable label is the head with "
+        "the highest raw score (thresholds are still tuned per label)",
     )
 
 
@@ -424,9 +435,14 @@ class Config(Strict):
     def _axes_present(self) -> Config:
         if not self.axes:
             raise ValueError("axes: at least one label axis is needed")
-        for axis in self.model.recent_axes or []:
-            if axis not in self.axes:
-                raise ValueError(f"model.recent_axes: {axis!r} is not an axis of this config")
+        for key, axes in (
+            ("model.recent_axes", self.model.recent_axes or []),
+            ("model.refit_axes", self.model.refit_axes),
+            ("thresholds.shared_sigmoid_axes", self.thresholds.shared_sigmoid_axes),
+        ):
+            for axis in axes:
+                if axis not in self.axes:
+                    raise ValueError(f"{key}: {axis!r} is not an axis of this config")
         self._check_promotion()
         self._check_tune_metric()
         if (self.corpus is None) == (self.corpora is None):

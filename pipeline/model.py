@@ -8,6 +8,13 @@ training documents (``"cv"``: more positives per label, the validation split sta
 ``cv_use_validation=True`` it is folded in as well). After fitting, all heads live in one coefficient
 matrix, so scoring a batch is one sparse product.
 
+Two training-only options serve a top-1 decision on an axis. ``refit_axes``: once their sigmoids and thresholds
+are fitted on the validation split, the heads of these axes are fitted again on train + validation (the
+validation documents nearest in time to the text the model will tag), keeping the calibration; their
+validation figures are then in-sample. ``shared_sigmoid_axes``: the labels of these axes share one Platt sigmoid
+fitted on all their held-out scores, so the most probable label is the head with the highest raw score (per-label
+sigmoids reorder the heads; thresholds are still tuned per label).
+
 A single-label axis (``multi_label`` false for it: one section per article) trains the same one-vs-rest
 heads and Platt sigmoids, but tunes no thresholds: each document gets exactly one label, its most probable
 one, and the axis's scores are the Platt probabilities divided by their sum, so they sum to 1
@@ -188,6 +195,8 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         "recent_corpora": [tuple, list],
         "recent_weight": [Interval(Real, 0, None, closed="left")],
         "recent_axes": [tuple, list, None],
+        "refit_axes": [tuple, list],
+        "shared_sigmoid_axes": [tuple, list],
     }
 
     def __init__(
@@ -213,6 +222,8 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         recent_weight: float = 1.0,
         recent_axes: Sequence[str] | None = None,
         multi_label: Mapping[str, bool] | bool = True,
+        refit_axes: Sequence[str] = (),
+        shared_sigmoid_axes: Sequence[str] = (),
     ) -> None:
         self.featurizer = featurizer
         self.axes = axes
@@ -235,6 +246,8 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         self.recent_weight = recent_weight
         self.recent_axes = recent_axes
         self.multi_label = multi_label
+        self.refit_axes = refit_axes
+        self.shared_sigmoid_axes = shared_sigmoid_axes
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -299,13 +312,17 @@ class NewsTagger(ScoringMixin, BaseEstimator):
                 )
 
     def _views(
-        self, X: sp.csr_matrix, mask: np.ndarray | None, recent: np.ndarray | None
+        self,
+        X: sp.csr_matrix,
+        mask: np.ndarray | None,
+        recent: np.ndarray | None,
+        only: Sequence[int] | None = None,
     ) -> tuple[list[tuple[Any, np.ndarray | None, np.ndarray | None, bool]], list[tuple[int, str]]]:
         """The training matrices the heads need, one per (axis, document mask), and which one each head uses.
 
         A view is (matrix, its feature columns or None, its rows or None, whether it carries the recent
         copy). Heads of one axis whose corpora cover the same documents share a view. Only the axes of
-        ``recent_axes`` (all when None) get the recent copy.
+        ``recent_axes`` (all when None) get the recent copy. With ``only``, heads outside it get no view (-1).
         """
         owner = [axis for axis in self.axes for _ in self.labels_[axis]]
         columns = self._columns()
@@ -313,6 +330,9 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         views: list[tuple[Any, np.ndarray | None, np.ndarray | None, bool]] = []
         which = []
         for j, axis in enumerate(owner):
+            if only is not None and j not in only:
+                which.append((-1, axis))
+                continue
             key = (axis, b"" if mask is None else np.packbits(mask[:, j]).tobytes())
             if key not in keys:
                 rows = None if mask is None or mask[:, j].all() else np.flatnonzero(mask[:, j])
@@ -343,20 +363,25 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         Y: np.ndarray,
         mask: np.ndarray | None = None,
         recent: np.ndarray | None = None,
+        only: Sequence[int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(coef (n_features, n_labels), intercept (n_labels,)) of one binary model per column of Y, each
-        fitted on the documents ``mask`` allows for it (all when None).
+        fitted on the documents ``mask`` allows for it (all when None); with ``only``, just those columns
+        (the others stay 0).
 
         With ``recent`` documents, a head learns shared weights plus weights only recent documents show,
         and keeps their sum: every document it scores later is taken as recent.
         """
-        views, which = self._views(X, mask, recent)
+        only = None if only is None else set(only)
+        views, which = self._views(X, mask, recent, only)
 
         def one(j: int) -> tuple[np.ndarray, float]:
             view, axis = which[j]
+            coef = np.zeros(X.shape[1], dtype=np.float32)
+            if view < 0:  # not asked for
+                return coef, 0.0
             Xa, cols, rows, augmented = views[view]
             y = Y[:, j] if rows is None else Y[rows, j]
-            coef = np.zeros(X.shape[1], dtype=np.float32)
             if not len(y) or y.min() == y.max():  # a label every or no training document has
                 return coef, (10.0 if len(y) and y[0] else -10.0)
             est = clone(self._base(axis)).fit(Xa, y)
@@ -436,6 +461,14 @@ class NewsTagger(ScoringMixin, BaseEstimator):
             raise ValueError("X_val and Y_val go together: give both or neither")
         if self.threshold_strategy == "validation" and X_val is None:
             raise ValueError("threshold_strategy='validation' needs X_val and Y_val")
+        if self.refit_axes and self.threshold_strategy != "validation":
+            raise ValueError(
+                "refit_axes needs threshold_strategy='validation': it refits on train + validation"
+            )
+        for name in ("refit_axes", "shared_sigmoid_axes"):
+            unknown = sorted(set(getattr(self, name)) - set(self.axes))
+            if unknown:
+                raise ValueError(f"{name} names axes {unknown} the tagger does not have: {list(self.axes)}")
         self._check_axes()
         Y = label_columns(Y, self.axes, _n_docs(X))
         if X_val is not None:
@@ -473,24 +506,45 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         self.trained_on_ = self._trained_on(corpora, mask)
         fitted = time.perf_counter()
         if strategy == "validation":
-            held = (
-                self._raw(self.featurizer_.transform(X_val)),
-                self._stack(Y_val),
-                self._mask(corpus_column(X_val, _n_docs(X_val)), Y_val, coverage),
-            )
+            M_val, corpora_val = self.featurizer_.transform(X_val), corpus_column(X_val, _n_docs(X_val))
+            held = (self._raw(M_val), self._stack(Y_val), self._mask(corpora_val, Y_val, coverage))
         elif strategy == "cv":
             held = (self._oof_scores(M, Yb, mask, recent), Yb, mask)
         else:
             held = (self._raw(M), Yb, mask)
         self._calibrate(*held)
+        calibrated = time.perf_counter()
+        if self.refit_axes:
+            self._refit(
+                sp.vstack([M, M_val], format="csr"),
+                np.vstack([Yb, held[1]]),
+                np.concatenate([corpora, corpora_val]),
+                {a: list(Y[a]) + list(Y_val[a]) for a in self.axes},
+                coverage,
+            )
         end = time.perf_counter()
         self.timings_ = {
             "featurize": featurized - start,
-            "heads": fitted - featurized,
-            "thresholds": end - fitted,
+            "heads": (fitted - featurized) + (end - calibrated),  # the refit's too
+            "thresholds": calibrated - fitted,
+            "refit": end - calibrated,
         }
         self.fit_seconds_ = end - start
         return self
+
+    def _refit(
+        self, M: sp.csr_matrix, Yb: np.ndarray, corpora: np.ndarray, Y: Labels, coverage: Coverage | None
+    ) -> None:
+        """Fit the heads of ``refit_axes`` again on train + validation (``M``, ``Yb``: both stacked), keeping
+        the sigmoids and thresholds the validation split gave them."""
+        slices = self._slices()
+        only = [j for axis in self.refit_axes for j in range(slices[axis].start, slices[axis].stop)]
+        mask = self._mask(corpora, Y, coverage)
+        coef, intercept = self._fit_heads(M, Yb, mask, self._recent(corpora), only)
+        self.coef_[:, only], self.intercept_[only] = coef[:, only], intercept[only]
+        refit_on = self._trained_on(corpora, mask)
+        for axis in self.refit_axes:
+            self.trained_on_[axis] = refit_on[axis]
 
     def _trained_on(self, corpora: np.ndarray, mask: np.ndarray | None) -> dict[str, dict[str, list[str]]]:
         """Per axis and label, the corpora whose documents trained its head."""
@@ -533,12 +587,13 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         self.thresholds_[single] = 0.0
         for j in np.flatnonzero(single):
             self.threshold_source_[j] = "argmax"
+        shared = self._shared_sigmoids(scores, y, mask)
         for j in range(n):
             rows = slice(None) if mask is None else mask[:, j]
             s_j, y_j = scores[rows, j].astype(np.float64), y[rows, j]
             if not len(y_j):
                 continue
-            self.platt_[j] = fit_platt(s_j, y_j)
+            self.platt_[j] = shared[j] if j in shared else fit_platt(s_j, y_j)
             if single[j]:
                 continue
             if self.threshold_strategy == "fixed" or y_j.sum() < self.min_positives:
@@ -546,6 +601,25 @@ class NewsTagger(ScoringMixin, BaseEstimator):
             probs = sigmoid(self.platt_[j, 0] * s_j + self.platt_[j, 1])
             self.thresholds_[j], _ = best_threshold(probs, y_j, self.threshold_floor)
             self.threshold_source_[j] = "tuned"
+
+    def _shared_sigmoids(
+        self, scores: np.ndarray, y: np.ndarray, mask: np.ndarray | None
+    ) -> dict[int, tuple[float, float]]:
+        """Per label of the ``shared_sigmoid_axes``, the one Platt sigmoid of its axis, fitted on the held-out
+        scores of all the axis's labels (each on the documents ``mask`` allows for it)."""
+        out: dict[int, tuple[float, float]] = {}
+        for axis, s in self._slices().items():
+            if axis not in self.shared_sigmoid_axes or s.start == s.stop:
+                continue
+            cols = range(s.start, s.stop)
+            rows = [slice(None) if mask is None else mask[:, j] for j in cols]
+            s_all = np.concatenate([scores[r, j] for r, j in zip(rows, cols, strict=True)]).astype(np.float64)
+            y_all = np.concatenate([y[r, j] for r, j in zip(rows, cols, strict=True)])
+            if not len(y_all):
+                continue
+            ab = fit_platt(s_all, y_all)
+            out.update({j: ab for j in cols})
+        return out
 
     # ------------------------------------------------------------------ predict
 
@@ -714,6 +788,8 @@ def tagger_from_config(cfg: Any) -> NewsTagger:
         recent_weight=m.recent_weight,
         recent_axes=tuple(m.recent_axes) if m.recent_axes is not None else None,
         C={a: ax.C if ax.C is not None else m.C for a, ax in cfg.axes.items()},
+        refit_axes=tuple(m.refit_axes),
+        shared_sigmoid_axes=tuple(t.shared_sigmoid_axes),
     )
 
 

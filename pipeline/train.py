@@ -240,9 +240,12 @@ def champion_samples(
 def comparison_basis(cfg: Config) -> str:
     """What the validation comparison stands on: ``validation``, or ``in-sample validation`` when the
     config folds validation into training (thresholds.cv_include_validation; the tagger keeps no
-    out-of-fold predictions, so both models are compared on documents they were fitted on)."""
+    out-of-fold predictions, so both models are compared on documents they were fitted on), or
+    ``validation (<axes> in-sample)`` when the heads of ``model.refit_axes`` were refit on it."""
     if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
         return "in-sample validation"
+    if cfg.model.refit_axes:
+        return f"validation ({', '.join(cfg.model.refit_axes)} in-sample)"
     return "validation"
 
 

@@ -47,7 +47,6 @@ KNOWN_MISSES = {
     "kharkiv-drones": "predicted diplomacy (top politics): drone strikes on a city read as a state-to-state story",
     "macron-prabowo": "predicted politics-and-elections: a state visit read as domestic politics",
     "chatgpt-release": "predicted politics-and-elections: too few product launches in the portal's science items",
-    "plastics-treaty": "predicted diplomacy only: a treaty talk outweighs the pollution it is about",
     "airport-ransomware": "predicted conflict and economy: hacking is filed under science-and-technology",
     "lampedusa-boat": "migration: predicted disasters",
     "cecot-deportations": "migration: predicted law-and-crime",

@@ -67,6 +67,7 @@ def _facts() -> dict:
         fingerprint=lambda: "abcdef0123456789",
         axes={"themes": SimpleNamespace(min_support=5)},
         thresholds=SimpleNamespace(strategy="validation", cv_include_validation=False),
+        model=SimpleNamespace(refit_axes=[]),
     )
     tagger = SimpleNamespace(labels_=model_labels, dropped_labels_={"themes": {"quake": 2}, "regions": {}})
     coverage = {"wire": {"themes": ["vote", "war"]}, "blog": {"themes": ["vote"]}}
