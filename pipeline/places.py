@@ -216,13 +216,22 @@ def _lede_counts(idx: _Index, body: str, lede_chars: int) -> dict[str, float]:
     scale = lede_chars / len(body)
     cache_get = idx.runs.get
     counts: dict[str, float] = {}
-    for m in _RUN_RE.finditer(body):
+    far: list[str] = []  # the runs starting past the lede, in order
+    matches = _RUN_RE.finditer(body)
+    for m in matches:
         run = m.group()
-        isos = (cache_get(run) or _run_hits(idx, run))[1]
-        if isos:
-            w = 1.0 if m.start() < lede_chars else scale
-            for iso in isos:
-                counts[iso] = counts.get(iso, 0.0) + w
+        if m.start() >= lede_chars:
+            # the rest as strings: findall from where finditer would go on finds the same runs, faster
+            far.append(run)
+            far += (
+                _RUN_RE.findall(body, m.end()) if len(body) < _STREAM_FROM else [x.group() for x in matches]
+            )
+            break
+        for iso in (cache_get(run) or _run_hits(idx, run))[1]:
+            counts[iso] = counts.get(iso, 0.0) + 1.0
+    for run in far:
+        for iso in (cache_get(run) or _run_hits(idx, run))[1]:
+            counts[iso] = counts.get(iso, 0.0) + scale
     return counts
 
 
