@@ -109,7 +109,8 @@ def card_facts(
         notes.append(
             f"The heads of {', '.join(cfg.model.refit_axes)} were refit on train + validation after their "
             "sigmoids and thresholds were fitted on validation (model.refit_axes): their validation figures "
-            "are in-sample; test figures are the honest ones."
+            "are in-sample (the promotion compared their labels from before the refit); test figures are the "
+            "honest ones."
         )
     return {
         "config": cfg.name,

@@ -125,6 +125,10 @@ def train(
     reports, scores, metrics = _evaluate(cfg, tagger, frames, stages, coverage)
     fit_seconds = stages.times["fit"] + stages.times["thresholds"]
     validation_pred = tagger.labels_from_scores(scores["validation"])
+    # refit heads saw validation: the promotion judges them by what they said before (not kept in the model)
+    heldout = tagger.__dict__.pop("heldout_validation_labels_", None)
+    if heldout is not None:
+        validation_pred = {**validation_pred, **{a: heldout[a] for a in cfg.model.refit_axes}}
     crash_point("log")
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_run_artifacts(
@@ -241,11 +245,12 @@ def comparison_basis(cfg: Config) -> str:
     """What the validation comparison stands on: ``validation``, or ``in-sample validation`` when the
     config folds validation into training (thresholds.cv_include_validation; the tagger keeps no
     out-of-fold predictions, so both models are compared on documents they were fitted on), or
-    ``validation (<axes> in-sample)`` when the heads of ``model.refit_axes`` were refit on it."""
+    ``validation (<axes> before the refit)`` when the heads of ``model.refit_axes`` were refit on it: the
+    new model's labels there are those its heads gave before the refit, which had not seen validation."""
     if cfg.thresholds.strategy == "cv" and cfg.thresholds.cv_include_validation:
         return "in-sample validation"
     if cfg.model.refit_axes:
-        return f"validation ({', '.join(cfg.model.refit_axes)} in-sample)"
+        return f"validation ({', '.join(cfg.model.refit_axes)} before the refit)"
     return "validation"
 
 

@@ -124,9 +124,44 @@ def test_config_names_the_axes_and_reaches_the_tagger(tmp_path: Path) -> None:
             load_config(_config(tmp_path, extra))
 
 
-def test_a_refit_config_says_its_validation_comparison_is_in_sample(tmp_path: Path) -> None:
+def test_a_refit_config_compares_on_validation_before_the_refit(tmp_path: Path) -> None:
     from pipeline.train import comparison_basis
 
     assert comparison_basis(load_config(_config(tmp_path))) == "validation"
     refit = load_config(_config(tmp_path, "model: {refit_axes: [themes]}"))
-    assert comparison_basis(refit) == "validation (themes in-sample)"
+    assert comparison_basis(refit) == "validation (themes before the refit)"
+
+
+def test_the_refit_tagger_keeps_its_held_out_validation_labels() -> None:
+    """The labels the promotion compares: those of the heads fitted on train alone, not of the refit ones
+    (which have seen validation: the ceasefire item of an election is then called an election)."""
+    X, Y, Xv, Yv = _frames()
+    plain = _tagger().fit(X, Y, Xv, Yv)
+    refit = _tagger(refit_axes=("themes",)).fit(X, Y, Xv, Yv)
+    assert refit.heldout_validation_labels_ == plain.labels_from_scores(plain.predict_scores(Xv))
+    election = refit.labels_["themes"].index("election")
+    seen = refit.predict_scores(Xv)["themes"][1::3, election]  # the refit heads have seen these items
+    assert np.all(seen > plain.predict_scores(Xv)["themes"][1::3, election])
+    assert not hasattr(plain, "heldout_validation_labels_")
+
+
+def test_training_with_a_refit_judges_the_challenger_before_its_refit(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """Two trainings in one store: the second, refit on validation, is compared with the champion on the labels
+    its theme heads gave validation before the refit; the logged model does not carry those labels."""
+    import joblib
+    from mlflow import MlflowClient
+
+    from pipeline.train import train
+
+    path = _config(tmp_path, f"tracking: {{export_dir: {tmp_path / 'models'}, registered_model: several}}")
+    first = train(load_config(path), str(path), tracking_uri=tracking_uri, say=lambda _: None)
+    refit = load_config(path, ["model.refit_axes=[themes]"])
+    second = train(refit, str(path), tracking_uri=tracking_uri, say=lambda _: None)
+    client = MlflowClient(tracking_uri)
+    tags = client.get_run(second["run_id"]).data.tags
+    assert tags["newstag.decision_basis"] == "validation (themes before the refit)"
+    assert client.get_run(first["run_id"]).data.tags["newstag.decision_basis"] == "validation"
+    tagger = joblib.load(Path(second["export_path"]) / "artifacts" / "tagger.joblib")
+    assert tagger.refit_axes == ("themes",) and not hasattr(tagger, "heldout_validation_labels_")
