@@ -148,7 +148,7 @@ class WordCounter:
         # word -> id; also -2 for the one-character tokens the split makes (never words) and -3 for the
         # separator, so that one lookup serves every token
         self.word_id = {chr(c): _SKIP_ID for c in set(self._batch_table) - {ord(" ")}}
-        self.word_id.update(zip(self.words, range(self.n_words)))
+        self.word_id.update(zip(self.words, range(self.n_words), strict=True))
         self.word_id[_DOC_BREAK] = _BREAK_ID
 
     @classmethod
