@@ -22,8 +22,8 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress, repeat
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import chain, compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -136,7 +136,7 @@ class WordCounter:
         self.lowercase = bool(lowercase)
         self.dtype = np.dtype(dtype)
         self.pattern = re.compile(DEFAULT_TOKEN_PATTERN)
-        self._arrow: tuple[Any, Any] | None = None
+        self._arrow: Any = None  # the words as an Arrow array, built on first use
         self.python_chars = 0  # characters tokenized in Python so far (see ARROW_IMPORT_AFTER)
         self.vocabulary: Mapping[str, int] | None = None  # the vocabulary it was built from, when known
         table = bytearray(b" " * 256)
@@ -202,59 +202,57 @@ class WordCounter:
         if chars >= ARROW_FROM and (
             self.python_chars >= ARROW_IMPORT_AFTER or "pyarrow.compute" in sys.modules
         ):
-            return self._arrow_ids(docs)
+            plain = [i for i, d in enumerate(docs) if d.isascii()]
+            return self._partitioned_ids(docs, plain, self._arrow_ascii)
         self.python_chars += chars
-        return self._python_ids(docs)
-
-    def _python_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``token_ids`` in Python: the ASCII documents translated and split as one string (a separator
-        token between documents), every token looked up by a C-level ``map``; the others with the regex."""
-        get, findall, lower = self.word_id.get, self.pattern.findall, self.lowercase
         plain = [i for i, d in enumerate(docs) if d.isascii() and _DOC_BREAK not in d]
-        doc_parts, id_parts = [], []
-        if plain:
-            joined_text = f" {_DOC_BREAK} ".join([docs[i] for i in plain])
-            tokens = joined_text.encode("ascii").translate(self._batch_table).decode("ascii").split()
-            ids = np.fromiter(map(get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
-            local = np.cumsum(ids == _BREAK_ID)
-            keep = ids >= -1  # drops the breaks and the one-character tokens
-            doc_parts.append(np.asarray(plain, dtype=np.int64)[local[keep]])
-            id_parts.append(ids[keep])
+        return self._partitioned_ids(docs, plain, self._python_ascii)
+
+    def _partitioned_ids(
+        self,
+        docs: Sequence[str],
+        plain: list[int],
+        tokenize_plain: Callable[[list[str]], tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``token_ids``: the documents at ``plain`` (ASCII) through ``tokenize_plain``, the others through
+        the regex; each tokenizer gives (position among the documents it was given, word id)."""
+        other: list[int] = []
         if len(plain) < len(docs):
             is_plain = set(plain)
             other = [i for i in range(len(docs)) if i not in is_plain]
-            found = [findall(docs[i].lower() if lower else docs[i]) for i in other]
-            lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-            tokens = [t for f in found for t in f]
-            doc_parts.append(np.repeat(np.asarray(other, dtype=np.int64), lengths))
-            id_parts.append(np.fromiter(map(get, tokens, repeat(-1)), np.int64, len(tokens)))
-        if not doc_parts:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(doc_parts), np.concatenate(id_parts)
-
-    def _arrow_ids(self, docs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``token_ids`` with pyarrow: ASCII documents split in Arrow, the others with the regex."""
-        n = len(docs)
-        ascii_rows = [i for i, d in enumerate(docs) if d.isascii()]
-        other_rows = [i for i, d in enumerate(docs) if not d.isascii()] if len(ascii_rows) < n else []
         doc_parts, id_parts = [], []
-        for rows, tokenize in ((ascii_rows, self._arrow_ascii), (other_rows, self._arrow_regex)):
+        for rows, tokenize in ((plain, tokenize_plain), (other, self._regex_ids)):
             if rows:
                 local, ids = tokenize([docs[i] for i in rows])
                 doc_parts.append(np.asarray(rows, dtype=np.int64)[local])
                 id_parts.append(ids)
-        doc = np.concatenate(doc_parts) if doc_parts else np.zeros(0, dtype=np.int64)
-        ids = np.concatenate(id_parts) if id_parts else np.zeros(0, dtype=np.int64)
-        return doc, ids
+        if not doc_parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(doc_parts), np.concatenate(id_parts)
 
-    def _arrow_words(self) -> tuple[Any, Any]:
-        """The words as an Arrow string array (position = id) and as ASCII bytes (non-ASCII words empty)."""
+    def _python_ascii(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """ASCII documents (without the separator) translated and split as one string, a separator token
+        between documents, every token looked up by a C-level ``map``."""
+        joined_text = f" {_DOC_BREAK} ".join(docs)
+        tokens = joined_text.encode("ascii").translate(self._batch_table).decode("ascii").split()
+        ids = np.fromiter(map(self.word_id.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        local = np.cumsum(ids == _BREAK_ID)
+        keep = ids >= -1  # drops the breaks and the one-character tokens
+        return local[keep], ids[keep]
+
+    def _regex_ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Documents tokenized with scikit-learn's pattern (after lower-casing when ``lowercase``)."""
+        findall, lower = self.pattern.findall, self.lowercase
+        found = [findall(d.lower() if lower else d) for d in docs]
+        lengths = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+        tokens = list(chain.from_iterable(found))
+        ids = np.fromiter(map(self.word_id.get, tokens, repeat(-1)), dtype=np.int64, count=len(tokens))
+        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), ids
+
+    def _arrow_words(self) -> Any:
+        """The words as ASCII bytes in an Arrow array (position = id; non-ASCII words empty)."""
         if self._arrow is None:
-            import pyarrow as pa
-
-            words = _arrow_strings([w.encode("utf-8") for w in self.words], pa.string())
-            ascii_words = _arrow_strings([w.encode("ascii") if w.isascii() else b"" for w in self.words])
-            self._arrow = (words, ascii_words)
+            self._arrow = _arrow_strings([w.encode("ascii") if w.isascii() else b"" for w in self.words])
         return self._arrow
 
     def _arrow_ascii(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -266,26 +264,8 @@ class WordCounter:
         flat = runs.flatten()
         token = pc.greater_equal(pc.binary_length(flat), _arrow_int(2))
         parent = pc.list_parent_indices(runs).filter(token)
-        ids = pc.index_in(flat.filter(token), value_set=self._arrow_words()[1])
+        ids = pc.index_in(flat.filter(token), value_set=self._arrow_words())
         return _numpy(parent), _numpy(pc.fill_null(ids, _arrow_int(-1)))
-
-    def _arrow_regex(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        findall, lower = self.pattern.findall, self.lowercase
-        tokens: list[str] = []
-        lengths = np.empty(len(docs), dtype=np.int64)
-        for i, doc in enumerate(docs):
-            found = findall(doc.lower() if lower else doc)
-            tokens += found
-            lengths[i] = len(found)
-        ids = pc.index_in(
-            _arrow_strings([t.encode("utf-8") for t in tokens], pa.string()), value_set=self._arrow_words()[0]
-        )
-        return np.repeat(np.arange(len(docs), dtype=np.int64), lengths), _numpy(
-            pc.fill_null(ids, _arrow_int(-1))
-        )
 
     def counts(self, docs: Sequence[str]) -> Csr:
         """The (n_docs, n_features) count matrix (CSR, sorted indices) of ``docs``."""
@@ -347,16 +327,16 @@ def _arrow_int(value: int) -> Any:
     return pa.Array.from_buffers(pa.int32(), 1, [None, pa.py_buffer(np.array([value], np.int32))])[0]
 
 
-def _arrow_strings(items: Sequence[bytes], kind: Any = None) -> Any:
-    """A pyarrow binary (or ``kind``: string) array of ``items``, built from its buffers: ``pa.array`` on a
-    list looks for pandas and imports it."""
+def _arrow_strings(items: Sequence[bytes]) -> Any:
+    """A pyarrow binary array of ``items``, built from its buffers: ``pa.array`` on a list looks for pandas
+    and imports it."""
     import pyarrow as pa
 
-    kind = pa.binary() if kind is None else kind
+    kind = pa.binary()
     offsets = np.zeros(len(items) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, items), dtype=np.int64, count=len(items)), out=offsets[1:])
     if offsets[-1] >= np.iinfo(np.int32).max:
-        kind = pa.large_string() if kind == pa.string() else pa.large_binary()
+        kind = pa.large_binary()
     else:
         offsets = offsets.astype(np.int32)
     return pa.Array.from_buffers(
