@@ -70,10 +70,18 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
     if idx.firsts.isdisjoint(run.replace(".", " ").replace("-", " ").split()):
         # Every hit of the scan below is a key (or a prefix) found at some token, some token's part before
         # a trailing "." or some hyphenated part: the key's first piece is then one of the run's pieces.
-        if len(idx.runs) >= _RUN_CACHE_SIZE:
-            idx.runs.clear()
-        idx.runs[run] = _NO_HITS
-        return _NO_HITS
+        cached = _NO_HITS
+    else:
+        out = _hits_of_run(idx, run)
+        cached = (tuple(out), tuple(hit[1] for hit in out))
+    if len(idx.runs) >= _RUN_CACHE_SIZE:
+        idx.runs.clear()
+    idx.runs[run] = cached
+    return cached
+
+
+def _hits_of_run(idx: _Index, run: str) -> list[tuple[str, str, str]]:
+    """The (surface, ISO, kind) hits of one run of capitalised words, in order."""
     out: list[tuple[str, str, str]] = []
     # Fast path: the whole run is a key, or a single plain word (most runs are one of these).
     e = idx.exact.get(run, _MISS)
@@ -87,10 +95,7 @@ def _run_hits(idx: _Index, run: str) -> tuple[tuple[tuple[str, str, str], ...], 
                 out.append((run, *e))
     else:
         _scan_run(idx, run, out)
-    if len(idx.runs) >= _RUN_CACHE_SIZE:
-        idx.runs.clear()
-    cached = idx.runs[run] = (tuple(out), tuple(hit[1] for hit in out))
-    return cached
+    return out
 
 
 def _fill_firsts(idx: _Index) -> None:
