@@ -516,7 +516,7 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         calibrated = time.perf_counter()
         if self.refit_axes:
             # what the heads said on validation before they saw it: the promotion compares these (train.py)
-            self.heldout_validation_labels_ = self._heldout_labels(M_val, X_val)
+            self.heldout_validation_labels_ = self.tag_features(M_val)[2]
             self._refit(
                 sp.vstack([M, M_val], format="csr"),
                 np.vstack([Yb, held[1]]),
@@ -533,12 +533,6 @@ class NewsTagger(ScoringMixin, BaseEstimator):
         }
         self.fit_seconds_ = end - start
         return self
-
-    def _heldout_labels(self, M_val: sp.csr_matrix, X_val: Docs) -> dict[str, list[list[str]]]:
-        """Per axis, the labels of the validation documents as ``tag`` gives them, before any refit."""
-        if self.resolve_home() is None:
-            return self.labels_from_scores(self.scores_from_features(M_val))
-        return self.tag(X_val)[2]
 
     def _refit(
         self, M: sp.csr_matrix, Yb: np.ndarray, corpora: np.ndarray, Y: Labels, coverage: Coverage | None

@@ -709,7 +709,12 @@ class ScoringMixin:
         With one (``home``; by default the model's own, ``default_home``) its mentions alone make no region:
         see ``without_home``.
         """
-        M = self.transform_docs(X)
+        return self.tag_features(self.transform_docs(X), overrides, home)
+
+    def tag_features(
+        self, M: Any, overrides: Mapping[str, float] | None = None, home: str | None = MODEL_HOME
+    ) -> tuple[Any, dict[str, np.ndarray], dict[str, list[list[str]]]]:
+        """``tag`` of documents already turned into features ``M`` (``transform_docs``)."""
         code = self.resolve_home(home)
         if code is None:
             scores = self.scores_from_features(M)
