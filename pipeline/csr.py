@@ -40,9 +40,7 @@ class Csr:
         """The nonzero entries of a 2-D array, row by row (what ``scipy.sparse.csr_matrix(a)`` keeps)."""
         a = np.asarray(a)
         rows, cols = np.nonzero(a)
-        indptr = np.zeros(a.shape[0] + 1, dtype=np.int32)
-        np.cumsum(np.bincount(rows, minlength=a.shape[0]), out=indptr[1:])
-        return cls(a[rows, cols], cols.astype(np.int32), indptr, a.shape)
+        return cls(a[rows, cols], cols.astype(np.int32), indptr_of(rows, a.shape[0], np.int32), a.shape)
 
     @property
     def nnz(self) -> int:
@@ -72,7 +70,7 @@ class Csr:
 
     def row_of_entries(self) -> np.ndarray:
         """The row of every stored entry."""
-        return np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+        return rows_of(self.indptr)
 
     def eliminate_zeros(self) -> None:
         """Drop stored zeros, in place."""
@@ -81,9 +79,7 @@ class Csr:
             return
         rows = self.row_of_entries()[keep]
         self.data, self.indices = self.data[keep], self.indices[keep]
-        indptr = np.zeros(self.shape[0] + 1, dtype=self.indptr.dtype)
-        np.cumsum(np.bincount(rows, minlength=self.shape[0]), out=indptr[1:])
-        self.indptr = indptr
+        self.indptr = indptr_of(rows, self.shape[0], self.indptr.dtype)
 
     def getrow(self, i: int) -> Csr:
         """Row ``i`` as a 1-row matrix (its arrays are views)."""
@@ -144,6 +140,18 @@ class Csr:
         return out[rank]
 
 
+def rows_of(indptr: np.ndarray) -> np.ndarray:
+    """The row of every entry of a CSR matrix with row pointers ``indptr``."""
+    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+
+
+def indptr_of(rows: np.ndarray, n_rows: int, dtype: Any = np.int64) -> np.ndarray:
+    """The row pointers of ``n_rows`` rows whose entries, in row order, are in ``rows``."""
+    indptr = np.zeros(n_rows + 1, dtype=dtype)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr
+
+
 def k_major(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The entries of a CSR matrix laid out by position within their row: (rank, active, offsets, source).
 
@@ -161,7 +169,7 @@ def k_major(indptr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     active = np.bincount(lengths)[::-1].cumsum()[::-1][1:] if n else np.zeros(0, np.int64)
     offsets = np.zeros(len(active) + 1, dtype=np.int64)
     np.cumsum(active, out=offsets[1:])
-    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    rows = rows_of(indptr)
     position = np.arange(nnz, dtype=np.int64) - indptr[:-1][rows]
     source = np.empty(nnz, dtype=np.int64)
     source[offsets[position] + rank[rows]] = np.arange(nnz, dtype=np.int64)

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline.csr import Csr, hstack, k_major
+from pipeline.csr import Csr, hstack, indptr_of, k_major
 from pipeline.places import _Index, find_mentions, index_from_parts, index_parts, mention_rows
 
 SCORER_FORMAT = 1
@@ -290,12 +290,11 @@ class WordCounter:
         counts = np.diff(np.r_[first, len(key)])
         unique = key[first]
         rows, cols = np.divmod(unique, self.n_features)
-        indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n))]
         index_dtype = np.int32 if max(len(unique), self.n_features) < np.iinfo(np.int32).max else np.int64
         return Csr(
             counts.astype(self.dtype),
             cols.astype(index_dtype),
-            indptr.astype(index_dtype),
+            indptr_of(rows, n, index_dtype),
             (n, self.n_features),
         )
 
