@@ -117,6 +117,34 @@ def test_python_and_arrow_tokenizers_give_the_same_counts(tagger: NewsTagger, do
     assert np.array_equal(np.asarray(python.sum(axis=1)).ravel(), in_vocabulary)
 
 
+def test_pair_table_finds_what_a_binary_search_finds() -> None:
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 5, 1000, 60_000):
+        # clustered keys (first * n_words + second, as a vocabulary's bigrams are) probe long runs of slots
+        keys = np.unique(np.r_[rng.integers(0, 2**40, n // 2), 7_000 * 15_000 + np.arange(n - n // 2)])
+        values = rng.permutation(len(keys)).astype(np.int64)
+        table = scoring.PairTable(keys, values)
+        assert (table.keys != -1).sum() == len(keys) and table.keys.size >= 2.5 * len(keys)
+        query = np.r_[keys, rng.integers(0, 2**40, 3 * n + 10), keys[: n // 3] + 1, 0]
+        pos = np.minimum(np.searchsorted(keys, query), max(len(keys) - 1, 0))
+        want = np.where(keys[pos] == query, values[pos], -1) if len(keys) else np.full(len(query), -1)
+        assert np.array_equal(table.get(query), want)
+
+
+def test_counts_are_the_same_with_the_bigram_table_as_with_the_search(tagger: NewsTagger, docs) -> None:
+    vec = dict(tagger.featurizer_.blocks_)["word"]
+    searching = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    searching.searched = -(10**12)  # never builds its table
+    hashing = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    text = docs["text"] * 3
+    want, got = searching.counts(text), hashing.counts(text)
+    assert searching._pairs is None and hashing._pairs is not None  # the batch was big enough to build it
+    assert want.nnz > 100 and (want.to_scipy() != got.to_scipy()).nnz == 0
+    small = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    small.counts(text[:1])
+    assert small._pairs is None  # a short run never pays for the table
+
+
 def test_row_normalisation_matches_scikit_learn() -> None:
     rng = np.random.default_rng(0)
     lengths = [0, 1, 2, 7, 40, 300, 1, 0, 1500]
