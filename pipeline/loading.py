@@ -128,7 +128,8 @@ def read_mlmodel(model_dir: Path) -> ModelInfo:
     if not mlmodel.is_file():
         raise ModelError(f"{model_dir}: not an MLflow model folder (no MLmodel file)")
     try:
-        spec = yaml.safe_load(mlmodel.read_text())
+        # libyaml's safe loader when PyYAML has it: the same data, a tenth of the time of the Python one
+        spec = yaml.load(mlmodel.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ModelError(f"{mlmodel}: unreadable: {exc}") from exc
     pyfunc = (spec.get("flavors") or {}).get("python_function") or {}
