@@ -402,7 +402,14 @@ def _add_predict_output(p: argparse.ArgumentParser) -> None:
 def _add_predict_run(p: argparse.ArgumentParser) -> None:
     """The predict options that shape the run: chunks, workers, limits, resume."""
     p.add_argument("--batch-size", type=int, default=2000, help="documents per chunk (default: 2000)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes scoring chunks (default: 1)")
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        help="worker processes scoring chunks (default: this process, a chunk of 1000 documents or more split "
+        "across the CPU cores; 1: this process alone)",
+    )
     p.add_argument(
         "--max-reject-rate",
         type=float,

@@ -93,10 +93,10 @@ def _output_format(path: str, forced: str | None) -> str:
 
 
 def _check_numbers(
-    batch_size: int, jobs: int, top_k: int | None, max_chars: int, max_reject_rate: float
+    batch_size: int, jobs: int | None, top_k: int | None, max_chars: int, max_reject_rate: float
 ) -> None:
     for name, value in (("--batch-size", batch_size), ("--jobs", jobs), ("--max-chars", max_chars)):
-        if value < 1:
+        if value is not None and value < 1:
             raise UsageError(f"{name} {value}: must be at least 1")
     if top_k is not None and top_k < 1:
         raise UsageError(f"--top-k {top_k}: must be at least 1")
@@ -541,7 +541,7 @@ def predict_command(
     explain: bool = False,
     threshold: Sequence[str] | None = None,
     batch_size: int = 2000,
-    jobs: int = 1,
+    jobs: int | None = None,
     max_reject_rate: float = 0.05,
     max_chars: int = 100_000,
     resume: bool = False,
@@ -557,6 +557,8 @@ def predict_command(
 
     ``stream``: stdin to stdout, each line tagged and written before the next is read (``batch_size`` does
     not apply; a named input or output, ``resume``, ``jobs`` > 1 and the dask engine are refused).
+    ``jobs``: None scores in this process, a chunk of 1,000 documents or more split across the cores
+    (``engines.SplitEngine``); 1 in this process alone; more in that many worker processes.
     ``home``: the publication's home country (ISO code), "none", or None for the model's own.
     ``columns``: the names of a header-less CSV/TSV input's columns, in order (a list or "a,b,c").
     """
@@ -564,7 +566,7 @@ def predict_command(
     _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
     out_fmt = _output_format(output, output_format)
     if stream:
-        _check_stream(input, output, out_fmt, resume, jobs > 1 or engine != "local" or bool(scheduler))
+        _check_stream(input, output, out_fmt, resume, (jobs or 1) > 1 or engine != "local" or bool(scheduler))
     _check_paths(input, output, resume)
     in_fmt = detect_format(input, format)
     names = _columns(columns, in_fmt)

@@ -1,4 +1,5 @@
-"""Where chunks are scored: in this process, in worker processes, or on a Dask cluster.
+"""Where chunks are scored: in this process (a large chunk split across the cores), in worker processes, or
+on a Dask cluster.
 
 Every engine runs the same ``score_chunk`` and hands back futures; the command writes their results in
 input order, so the output does not depend on the engine.
@@ -7,7 +8,11 @@ input order, so the output does not depend on the engine.
 from __future__ import annotations
 
 import os
+import pickle
+import signal
+import struct
 import time
+from itertools import pairwise
 from typing import Any
 
 from pipeline.errors import UsageError
@@ -63,6 +68,145 @@ class Engine:
 
     def close(self) -> None:
         """Stop the workers (nothing to stop in this process)."""
+
+
+SPLIT_PART = 500
+"""Fewest documents of a chunk that ``SplitEngine`` gives a forked process: forking a loaded model and piping
+its output back cost a few ms here, scoring 500 Reuters-length documents about 80 ms."""
+
+_PART_HEADER = struct.Struct("<BQ")  # a forked part's answer: 0 and its output's length, or 1 and an error's
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class SplitEngine(Engine):
+    """This process, with a chunk of ``2 * SPLIT_PART`` documents or more split across up to ``parts`` processes.
+
+    Forked children score the later parts, inheriting the loaded model and the tables it built, and send their
+    encoded output back through a pipe while this process scores the first part; the parts are joined in
+    order, so the bytes are those one process writes (JSON Lines and CSV output, whose chunks are rows). A
+    child shares nothing writable with the run: it closes every inherited file but its pipe (so it never
+    holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running the parent's clean-up.
+    """
+
+    def __init__(self, tagger: Any, enc: Encoding, parts: int) -> None:
+        super().__init__(tagger, enc)
+        self.parts = parts
+        self.forked = 0  # processes forked so far
+
+    def submit(self, batch: Batch) -> Any:
+        n = len(batch.ids)
+        k = min(self.parts, n // SPLIT_PART)
+        if k < 2:
+            return super().submit(batch)
+        bounds = [n * i // k for i in range(k + 1)]
+        children: list[tuple[int, int, str]] = []
+        try:
+            for lo, hi in pairwise(bounds[1:]):
+                pid, fd = _fork_scoring(self.tagger, self.enc, _part(batch, lo, hi))
+                self.forked += 1
+                children.append((pid, fd, f"documents {lo + 1}-{hi} of the chunk"))
+            out = [score_chunk(self.tagger, self.enc, _part(batch, 0, bounds[1]))]
+            while children:
+                out.append(_answer(*children.pop(0)))
+            return _Done(b"".join(out))
+        finally:
+            for pid, fd, _ in children:  # this process failed or was interrupted: stop the others
+                os.close(fd)
+                _kill(pid)
+
+
+def _part(batch: Batch, lo: int, hi: int) -> Batch:
+    return Batch(
+        batch.ids[lo:hi],
+        batch.titles[lo:hi],
+        batch.texts[lo:hi],
+        batch.truncated[lo:hi],
+        {name: values[lo:hi] for name, values in batch.keep.items()},
+    )
+
+
+def _fork_scoring(tagger: Any, enc: Encoding, batch: Batch) -> tuple[int, int]:
+    """(pid, read end of its pipe) of a child scoring ``batch``; it writes ``_PART_HEADER`` and the bytes."""
+    read_end, write_end = os.pipe()
+    signals = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)  # none is handled between fork and try
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(read_end)
+        os.close(write_end)
+        raise
+    if pid == 0:  # the child
+        status = 1
+        try:
+            for sig in signals:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.closerange(3, write_end)
+            os.closerange(write_end + 1, _max_fd())
+            try:
+                data = score_chunk(tagger, enc, batch)
+                status = 0
+            except Exception as exc:  # sent to the parent, which raises it
+                data = _pickled(exc)
+            view = memoryview(_PART_HEADER.pack(status, len(data)) + data)
+            while view:
+                view = view[os.write(write_end, view) :]
+        finally:
+            os._exit(status)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):
+        return 65536
+
+
+def _pickled(exc: Exception) -> bytes:
+    try:
+        return pickle.dumps(exc)
+    except Exception:
+        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
+
+
+def _answer(pid: int, fd: int, what: str) -> bytes:
+    """The output a child sent through ``fd``; its error raised here; RuntimeError when it died first."""
+    try:
+        with os.fdopen(fd, "rb") as pipe:
+            data = pipe.read()
+        _, wait = os.waitpid(pid, 0)
+    except BaseException:  # interrupted while waiting: the child goes too
+        _kill(pid)
+        raise
+    if len(data) >= _PART_HEADER.size:
+        status, length = _PART_HEADER.unpack_from(data)
+        body = data[_PART_HEADER.size :]
+        if len(body) == length:
+            if status == 0:
+                return body
+            raise pickle.loads(body)
+    how = f"signal {-os.waitstatus_to_exitcode(wait)}" if os.WIFSIGNALED(wait) else "an incomplete answer"
+    raise RuntimeError(f"the process forked to score {what} ended with {how}")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 class ProcessEngine(Engine):
@@ -144,15 +288,21 @@ def _local_cluster(jobs: int) -> Any:
 
 
 def make_engine(
-    engine: str, tagger: Any, enc: Encoding, jobs: int, info: Any, scheduler: str | None
+    engine: str, tagger: Any, enc: Encoding, jobs: int | None, info: Any, scheduler: str | None
 ) -> Engine:
-    """The engine ``--engine``, ``--jobs`` and ``--scheduler`` ask for; UsageError for a wrong combination."""
+    """The engine ``--engine``, ``--jobs`` and ``--scheduler`` ask for; UsageError for a wrong combination.
+
+    ``jobs`` None (the default): this process, large chunks split across the cores when the output is JSON
+    Lines or CSV and the system can fork; 1: this process alone; more: that many worker processes."""
     if engine == "dask":
-        return DaskEngine(tagger, enc, jobs, scheduler)
+        return DaskEngine(tagger, enc, jobs or 1, scheduler)
     if engine != "local":
         raise UsageError(f"--engine {engine!r}: use local or dask")
     if scheduler:
         raise UsageError("--scheduler needs --engine dask")
-    if jobs > 1:
+    if jobs is not None and jobs > 1:
         return ProcessEngine(tagger, enc, jobs, info)
+    cores = available_cores()
+    if jobs is None and cores > 1 and enc.fmt in ("jsonl", "csv") and hasattr(os, "fork"):
+        return SplitEngine(tagger, enc, cores)
     return Engine(tagger, enc)

@@ -71,11 +71,11 @@ def data(tmp_path_factory: pytest.TempPathFactory, small_model: TrainedModel) ->
 def reference(
     data: dict[str, Path], small_model: TrainedModel, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The output of one plain run on the broken file (jobs 1), compared with by the other tests."""
+    """The output of one run in one process on the broken file (``-j 1``), compared with by the other tests
+    (which mostly run the default, whose 2,000-document chunks are split across the cores)."""
     out = tmp_path_factory.mktemp("reference") / "out.jsonl"
-    done = newstag(
-        "predict", "-m", str(small_model.folder), "-i", str(data["broken"]), "-o", str(out), model=small_model
-    )
+    args = ["predict", "-m", str(small_model.folder), "-i", str(data["broken"]), "-o", str(out), "-j", "1"]
+    done = newstag(*args, model=small_model)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -103,6 +103,15 @@ def test_summary_on_stderr_and_no_leftovers(data, small_model, tmp_path):
     assert done.returncode == 0
     assert f"read 3,302, wrote 3,299, rejected 3 (see {out}.rejects.jsonl)" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl", "out.jsonl.rejects.jsonl"]
+
+
+def test_the_default_split_across_processes_equals_jobs_one(reference, data, small_model, tmp_path):
+    out = tmp_path / "out.jsonl"
+    args = ["predict", "-m", str(small_model.folder), "-i", str(data["broken"]), "-o", str(out)]
+    done = newstag(*args, "--batch-size", "3302", model=small_model)  # one chunk, two or more parts
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    assert Path(f"{out}.rejects.jsonl").read_bytes() == Path(f"{reference}.rejects.jsonl").read_bytes()
 
 
 def test_jobs_two_equals_jobs_one(reference, data, small_model, tmp_path):

@@ -1,0 +1,156 @@
+"""The default predict engine (pipeline/predict/engines.py ``SplitEngine``): a large chunk is scored in forked
+processes and joined in order, with the bytes one process writes; a child's failure is raised in the parent,
+and no child outlives its chunk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from fixtures_model import tiny_model_folder, tiny_rows
+
+from pipeline import predict as P
+from pipeline.loading import load_tagger
+from pipeline.predict import engines
+from pipeline.predict.command import _encoding
+
+N = 57  # three parts of 19 documents with SPLIT_PART 5 and three processes
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_folder(tmp_path_factory.mktemp("model"))
+
+
+@pytest.fixture(scope="module")
+def batch() -> P.Batch:
+    rows = tiny_rows(N, 3)[0]
+    return P.Batch(
+        [r["id"] for r in rows],
+        [r.get("title") or "" for r in rows],
+        [r["text"] for r in rows],
+        [i % 7 == 0 for i in range(N)],
+        {},
+    )
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engines, "SPLIT_PART", 5)
+
+
+def loaded(model_dir: Path, fmt: str) -> tuple[Any, Any, P.Encoding]:
+    tagger, info = load_tagger(str(model_dir))
+    return tagger, info, _encoding(tagger, fmt, "in.jsonl", "jsonl", "", None, False, None)
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children()}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_split_chunk_gives_the_bytes_of_one_process(model_dir, batch, small_parts, fmt) -> None:
+    tagger, _, enc = loaded(model_dir, fmt)
+    want = P.Engine(tagger, enc).submit(batch).result()
+    before = children()
+    for parts in (2, 3, 100):
+        engine = P.SplitEngine(tagger, enc, parts)
+        assert engine.submit(batch).result() == want
+        assert engine.forked == min(parts, N // 5) - 1
+    assert children() == before  # every child reaped
+    small = P.SplitEngine(tagger, enc, 3)
+    assert small.submit(P.Batch(batch.ids[:9], batch.titles[:9], batch.texts[:9], [False] * 9, {})).result()
+    assert small.forked == 0  # under 2 * SPLIT_PART documents: this process alone
+
+
+def test_the_default_engine_splits_and_writes_what_jobs_one_writes(
+    model_dir, small_parts, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(engines, "available_cores", lambda: 3)
+    tagger, info, enc = loaded(model_dir, "jsonl")
+    assert isinstance(P.make_engine("local", tagger, enc, None, info, None), P.SplitEngine)
+    assert type(P.make_engine("local", tagger, enc, 1, info, None)) is P.Engine
+    parquet = loaded(model_dir, "parquet")[2]
+    assert type(P.make_engine("local", tagger, parquet, None, info, None)) is P.Engine  # parquet: not split
+    rows = tiny_rows(N, 4)[0]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(
+        "".join(json.dumps(r) + "\n" for r in rows[:30])
+        + "not JSON\n"
+        + "".join(json.dumps(r) + "\n" for r in rows[30:])
+    )
+    for name, jobs in (("one.jsonl", 1), ("default.jsonl", None)):
+        P.predict_command(
+            str(model_dir), str(inp), str(tmp_path / name), quiet=True, jobs=jobs, batch_size=40
+        )
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "default.jsonl").read_bytes()
+    assert len((tmp_path / "one.jsonl").read_text().splitlines()) == N
+
+
+class _InChild:
+    """The loaded tagger, except that scoring in a forked child does ``act`` (the parent scores as usual)."""
+
+    def __init__(self, tagger: Any, act: Any) -> None:
+        self.tagger, self.act, self.parent = tagger, act, os.getpid()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tagger, name)
+
+    def transform_docs(self, docs: Any) -> Any:
+        if os.getpid() != self.parent:
+            self.act(docs)
+        return self.tagger.transform_docs(docs)
+
+
+def test_a_childs_error_is_raised_here_and_it_holds_none_of_our_files(
+    model_dir, batch, small_parts, tmp_path
+) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    with open(tmp_path / "locked", "w") as held:  # stands for the output's locked part file
+        fd = held.fileno()
+
+        def check(_docs: Any) -> None:
+            try:
+                os.fstat(fd)
+                open_in_child = True
+            except OSError:
+                open_in_child = False
+            raise ValueError(f"scored in a child; the parent's file open there: {open_in_child}")
+
+        before = children()
+        with pytest.raises(ValueError, match="open there: False"):
+            P.SplitEngine(_InChild(tagger, check), enc, 3).submit(batch)
+    assert children() == before
+
+
+def test_a_child_that_dies_is_named_and_the_others_are_stopped(model_dir, batch, small_parts) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+
+    def die(docs: Any) -> None:
+        if docs["text"][0] == batch.texts[19]:  # the first child's part: documents 20-38
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    before = children()
+    with pytest.raises(RuntimeError, match=r"documents 20-38 of the chunk ended with signal 9"):
+        P.SplitEngine(_InChild(tagger, die), enc, 3).submit(batch)
+    assert children() == before
+
+
+def test_when_this_process_fails_its_children_are_stopped(model_dir, batch, small_parts) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+
+    class FailsHere(_InChild):
+        def transform_docs(self, docs: Any) -> Any:
+            if os.getpid() == self.parent:
+                raise KeyboardInterrupt  # what Ctrl-C raises in this process
+            return self.tagger.transform_docs(docs)
+
+    before = children()
+    with pytest.raises(KeyboardInterrupt):
+        P.SplitEngine(FailsHere(tagger, None), enc, 3).submit(batch)
+    assert children() == before
