@@ -6,6 +6,8 @@ splits (``bench.data``), JSONL with id, title and text. Commands, each a whole p
 
 - ``newstag predict --model <exported folder> --input N.jsonl --output out.jsonl --quiet --json``: the export of
   ``configs/reuters.yaml`` made by ``newstag train`` against the benchmark's own store (``bench.cli_bench``);
+- the same with ``--jobs 1``: one process, where the default splits a chunk of 1,000 documents or more
+  across the cores (``pipeline.predict.engines.SplitEngine``);
 - the same with ``--model models:/<registered name>@champion --tracking-uri <the config's benchmark store>``
   (``sqlite:///bench/out/stores/reuters/mlflow.db``), whose champion is that export;
 - ``python -m bench.ft_predict predict <folder> N.jsonl out.jsonl``: fastText's models of the same splits (one
@@ -47,7 +49,7 @@ SIZES = (1, 4, 100, 3_000)
 RSS_SIZE = 4  # the file whose runs are sampled for peak RSS
 DATASET = "reuters"
 FT_DIR = cli_bench.MODELS / "fasttext-reuters"
-SOURCES = ("export", "registry", "fasttext")  # the rows of the latency table
+SOURCES = ("export", "one", "registry", "fasttext")  # the rows of the latency table
 HELP = {"newstag --help": ("--help",), "newstag predict --help": ("predict", "--help")}
 
 # runs ARGV[2:] and writes the peak RSS (MB) of that command (and its waited-for children) to ARGV[1]
@@ -244,6 +246,7 @@ def _commands(export: str, registry: str, tracking: str, inp: Path, outp: Path) 
     ]
     return {
         "export": [*newstag, "--model", export],
+        "one": [*newstag, "--model", export, "--jobs", "1"],
         "registry": [*newstag, "--model", registry, "--tracking-uri", tracking],
         "fasttext": [sys.executable, "-m", "bench.ft_predict", "predict", str(FT_DIR), str(inp), str(outp)],
     }
@@ -358,6 +361,7 @@ def measure(
         "repeats": repeats,
         "models": {
             "export": {"uri": export, "mb": _folder_mb(ROOT / export), "reused": exported.get("reused")},
+            "one": {"uri": export},
             "registry": {"uri": registry, "tracking_uri": tracking.replace(f"{ROOT}/", "")},
             "fasttext": {
                 "uri": str(FT_DIR.relative_to(ROOT)),
@@ -371,6 +375,10 @@ def measure(
         "load_in_process": {s: in_process_load([r for n in SIZES for r in runs[s][n]]) for s in SOURCES},
         "help": {h: summarize(helps[h]) for h in HELP},
         "rss": rss,
+        "same_output_export_one": {
+            str(n): digests["export"].get(n) is not None and digests["export"].get(n) == digests["one"].get(n)
+            for n in SIZES
+        },
         "same_output_export_registry": {
             str(n): digests["export"].get(n) is not None
             and digests["export"].get(n) == digests["registry"].get(n)

@@ -468,6 +468,7 @@ def _scale(r: dict[str, Any]) -> list[str]:
 
 LATENCY_ROWS = {
     "export": "newstag, exported folder",
+    "one": "newstag, exported folder, `--jobs 1`",
     "registry": "newstag, `models:/` alias",
     "fasttext": "fastText (`bench.ft_predict`)",
 }
@@ -506,7 +507,8 @@ def _latency(r: dict[str, Any]) -> list[str]:
         f"Wall seconds of the whole process, median of {lat['repeats']} runs (min-max), on the first "
         f"{', '.join(f'{n:,}' for n in sizes)} {lat['dataset']} test articles (JSONL id/title/text). "
         f"*newstag, exported folder*: `newstag predict --model {models['export']['uri']} --input N.jsonl "
-        "--output out.jsonl --quiet --json` (default `--jobs 1`); *newstag, `models:/` alias*: the same with "
+        "--output out.jsonl --quiet --json` (by default a chunk of 1,000 documents or more is split across the "
+        "cores by fork; *`--jobs 1`* scores in one process); *newstag, `models:/` alias*: the same with "
         f"`--model {models['registry']['uri']} --tracking-uri {models['registry']['tracking_uri']}`; *fastText*: "
         f"`python -m bench.ft_predict predict {models['fasttext']['uri']} N.jsonl out.jsonl`, one process that "
         "loads fastText's model of each axis, tokenises every line as in the tables above and writes the "
@@ -520,10 +522,11 @@ def _latency(r: dict[str, Any]) -> list[str]:
         + " | load, process | load, in process | model MB |",
         "|---" * (len(sizes) + 4) + "|",
     ]
-    for source, title in LATENCY_ROWS.items():
+    rows = {s: title for s, title in LATENCY_ROWS.items() if s in lat["predict"]}  # older results lack "one"
+    for source, title in rows.items():
         pred = lat["predict"].get(source, {})
         inproc = lat.get("load_in_process", {}).get(source, {})
-        mb = models[source].get("mb")
+        mb = models.get(source, {}).get("mb")
         lines.append(
             f"| {title} | "
             + " | ".join(_wall_cell(pred.get(str(n))) for n in sizes)
@@ -547,7 +550,7 @@ def _latency(r: dict[str, Any]) -> list[str]:
         "| command | peak RSS MB (psutil) | high-water MB | CPU s |",
         "|---|---|---|---|",
     ]
-    for source, title in LATENCY_ROWS.items():
+    for source, title in rows.items():
         rss = lat["rss"].get(source, {})
         cell = lat["predict"].get(source, {}).get(k, {})
         peak = _n(rss.get("peak_tree_rss_mb")) if rss.get("exit_code") == 0 else "failed"
@@ -559,6 +562,7 @@ def _latency(r: dict[str, Any]) -> list[str]:
     load = lat["loadavg_1min"]
     start, end = lat["loadavg_start"], lat["loadavg_end"]
     same = [n for n, ok in lat.get("same_output_export_registry", {}).items() if not ok]
+    one = [n for n, ok in lat.get("same_output_export_one", {}).items() if not ok]
     lines += [
         "",
         f"- Load while measuring: 1-minute load average sampled before and after every run, median "
@@ -569,6 +573,8 @@ def _latency(r: dict[str, Any]) -> list[str]:
         + (
             "the same rows for every file." if not same else f"different rows for {', '.join(same)} articles."
         ),
+        "- The default and `--jobs 1` wrote "
+        + ("the same rows for every file." if not one else f"different rows for {', '.join(one)} articles."),
         "",
     ]
     return lines

@@ -34,6 +34,7 @@ def _results(load_in_process: float | None = 0.21) -> dict[str, Any]:
     sizes = [1, 4, 100, 3000]
     walls = {
         "export": [0.61, 0.62, 0.70, 2.40],
+        "one": [0.60, 0.63, 0.71, 3.10],
         "registry": [1.30, 1.62, 1.70, 3.50],
         "fasttext": [0.40, 0.41, 0.45, 2.90],
     }
@@ -74,6 +75,7 @@ def _results(load_in_process: float | None = 0.21) -> dict[str, Any]:
             "registry": {"peak_tree_rss_mb": 400.0, "exit_code": 0, "hwm_mb": 380.0, "hwm_exit_code": 0},
             "fasttext": {"peak_tree_rss_mb": 90.0, "exit_code": 1, "hwm_mb": None, "hwm_exit_code": 1},
         },
+        "same_output_export_one": {"1": True, "4": True, "100": True, "3000": True},
         "same_output_export_registry": {"1": True, "4": True, "100": True, "3000": False},
         "loadavg_1min": {"median": 0.8, "min": 0.5, "max": 1.4, "n": 10},
         "loadavg_start": [0.5, 0.6, 0.7],
@@ -131,6 +133,10 @@ def test_report_renders_the_latency_section_and_second_targets() -> None:
     md = "\n".join(_latency(r))
     assert "| newstag, exported folder | 0.61 (0.60-0.66) | 0.62 (0.61-0.67) | 0.70 (0.69-0.75) | 2.40" in md
     assert "| *newstag exported / fastText* | 1.52x | 1.51x | 1.56x | 0.83x |" in md
+    assert "| newstag, exported folder, `--jobs 1` | 0.60 (0.59-0.65) | 0.63 (0.62-0.68) |" in md
+    assert "The default and `--jobs 1` wrote the same rows for every file." in md
+    del r["latency"]["predict"]["one"]  # results written before the row: the table goes without it
+    assert "`--jobs 1` |" not in "\n".join(_latency(r))
     assert "| newstag, exported folder | 212 | 230 | 0.56 |" in md
     assert "| fastText (`bench.ft_predict`) | failed | failed | 0.37 |" in md  # its RSS runs exited 1
     assert "| `newstag predict --help` | 0.55 (0.50-0.60) |" in md
