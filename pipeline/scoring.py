@@ -1057,6 +1057,7 @@ class Scorer(ScoringMixin):
                 a["gaz_upper_entries"].tolist(),
                 a["gaz_prefixes"].tobytes(),
                 self.meta["gaz"]["stats"],
+                a["gaz_firsts"].tobytes() if "gaz_firsts" in a else None,  # scorers compiled before: None
             )
         return self._places
 
@@ -1242,6 +1243,7 @@ def compile_parts(
                 gaz_upper_keys=np.frombuffer(parts["upper_keys"], dtype=np.uint8),
                 gaz_upper_entries=np.asarray(parts["upper_entries"], dtype=np.int32),
                 gaz_prefixes=np.frombuffer(parts["prefixes"], dtype=np.uint8),
+                gaz_firsts=np.frombuffer(parts["firsts"], dtype=np.uint8),
             )
             widths.append(("gaz", len(names) + (int(gaz.n_regions_) if shares else 0)))
         else:

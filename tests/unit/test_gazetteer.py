@@ -382,3 +382,17 @@ def test_the_run_filter_never_drops_a_hit(gaz: Gazetteer) -> None:
         idx.runs.pop(run, None)
         assert filtered[0] == tuple(places._hits_of_run(idx, run)), run  # the scan without the filter
     assert skipped >= 3  # the filter does skip runs: the comparison above is not vacuous
+
+
+def test_the_index_parts_carry_the_first_pieces_the_run_filter_reads(gaz: Gazetteer) -> None:
+    """A compiled model saves the keys' first pieces (``index_parts``), so loading it skips computing them;
+    parts saved before they were give the same set, computed on first use."""
+    from pipeline import places
+
+    parts = places.index_parts(gaz._index)
+    loaded = places.index_from_parts(**parts)
+    older = places.index_from_parts(**{k: v for k, v in parts.items() if k != "firsts"})
+    assert not older.firsts
+    places._run_hits(older, "Nowhere Land")  # the first scan fills them
+    assert loaded.firsts == older.firsts and len(loaded.firsts) > 1000
+    assert {"United", "Côte", "Sao", "U", "Rio"} <= loaded.firsts
