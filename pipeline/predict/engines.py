@@ -11,6 +11,7 @@ import os
 import pickle
 import signal
 import struct
+import sys
 import time
 from itertools import pairwise
 from typing import Any
@@ -293,7 +294,7 @@ def make_engine(
     """The engine ``--engine``, ``--jobs`` and ``--scheduler`` ask for; UsageError for a wrong combination.
 
     ``jobs`` None (the default): this process, large chunks split across the cores when the output is JSON
-    Lines or CSV and the system can fork; 1: this process alone; more: that many worker processes."""
+    Lines or CSV and the system is Linux; 1: this process alone; more: that many worker processes."""
     if engine == "dask":
         return DaskEngine(tagger, enc, jobs or 1, scheduler)
     if engine != "local":
@@ -303,6 +304,7 @@ def make_engine(
     if jobs is not None and jobs > 1:
         return ProcessEngine(tagger, enc, jobs, info)
     cores = available_cores()
-    if jobs is None and cores > 1 and enc.fmt in ("jsonl", "csv") and hasattr(os, "fork"):
+    # Linux only: macOS's system libraries (Accelerate's BLAS among them) are not safe to use after a fork
+    if jobs is None and cores > 1 and enc.fmt in ("jsonl", "csv") and sys.platform.startswith("linux"):
         return SplitEngine(tagger, enc, cores)
     return Engine(tagger, enc)
