@@ -7,6 +7,7 @@ input order, so the output does not depend on the engine.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -148,6 +149,7 @@ def _fork_scoring(tagger: Any, enc: Encoding, batch: Batch) -> tuple[int, int]:
     if pid == 0:  # the child
         status = 1
         try:
+            gc.disable()  # a collection would touch (and so copy) every page of the parent's objects
             for sig in signals:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
