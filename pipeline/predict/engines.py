@@ -151,7 +151,7 @@ def _fork_scoring(tagger: Any, enc: Encoding, batch: Batch) -> tuple[int, int]:
         try:
             gc.disable()  # a collection would touch (and so copy) every page of the parent's objects
             for sig in signals:
-                signal.signal(sig, signal.SIG_DFL)
+                signal.signal(sig, signal.SIG_DFL)  # (the forking thread is the child's main thread)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.closerange(3, write_end)
             os.closerange(write_end + 1, _max_fd())

@@ -154,3 +154,16 @@ def test_when_this_process_fails_its_children_are_stopped(model_dir, batch, smal
     with pytest.raises(KeyboardInterrupt):
         P.SplitEngine(FailsHere(tagger, None), enc, 3).submit(batch)
     assert children() == before
+
+
+def test_a_split_from_another_thread_than_the_main_one(model_dir, batch, small_parts) -> None:
+    """A library caller may predict from a worker thread: the children still score and answer."""
+    import threading
+
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    want = P.Engine(tagger, enc).submit(batch).result()
+    got: list[bytes] = []
+    thread = threading.Thread(target=lambda: got.append(P.SplitEngine(tagger, enc, 3).submit(batch).result()))
+    thread.start()
+    thread.join(60)
+    assert got == [want]
