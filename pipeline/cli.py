@@ -7,6 +7,8 @@ scikit-learn, datasets) are imported inside the commands, so ``newstag --help`` 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import sys
@@ -604,5 +606,29 @@ def _crashed(command: str, exc: Exception) -> int:
     return EXIT_CRASH
 
 
+FAST_EXIT = frozenset({"predict"})
+"""Commands whose process ends without the interpreter's final teardown (see ``console``)."""
+
+
+def console() -> None:
+    """The ``newstag`` command line: ``main`` on ``sys.argv``, then exit with its code.
+
+    After ``predict`` the process runs the exit handlers, flushes stdout and stderr and ends, without the
+    interpreter's teardown, which frees every object of the loaded model and its caches one by one (about
+    40 ms, a tenth of tagging a few articles). Every file ``predict`` writes is closed (and renamed into
+    place) before ``main`` returns; other commands, and ``predict`` ending through argparse (``--help``, a
+    usage error), exit as usual.
+    """
+    code = main()
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's, as multiprocessing uses it
+    if sys.argv[1:2] and sys.argv[1] in FAST_EXIT and run_exit_handlers is not None:
+        run_exit_handlers()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # closed, or a reader that went away
+                stream.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

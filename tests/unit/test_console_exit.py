@@ -1,0 +1,81 @@
+"""``pipeline.cli.console``, the ``newstag`` script: after ``predict`` the process skips the interpreter's
+teardown, but only once every other exit handler has run and the output is complete; exit codes are main's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures_model import tiny_model_folder, tiny_rows
+
+# registers an exit handler of its own before the command runs (as the MLflow download does for its temp
+# folder), then runs the console entry point on argv
+SCRIPT = """import atexit, sys
+from pathlib import Path
+marker = Path(sys.argv[1])
+atexit.register(marker.write_text, "ran")
+class TornDown:  # freed by the interpreter's teardown, which a fast exit skips
+    def __del__(self, _open=open, _path=str(marker) + ".teardown"):
+        _open(_path, "w").close()
+torn_down = TornDown()
+sys.argv = ["newstag", *sys.argv[2:]]
+from pipeline.cli import console
+console()
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_folder(tmp_path_factory.mktemp("model"))
+
+
+def console(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], bool, bool]:
+    """(the finished process, whether the script's exit handler ran, whether the teardown ran)."""
+    script, marker = tmp_path / "run.py", tmp_path / "marker"
+    teardown = Path(f"{marker}.teardown")
+    script.write_text(SCRIPT)
+    marker.unlink(missing_ok=True)
+    teardown.unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, str(script), str(marker), *args], capture_output=True, text=True, timeout=120
+    )
+    return done, marker.is_file(), teardown.is_file()
+
+
+def test_predict_exits_fast_after_the_other_exit_handlers_with_its_output_whole(model_dir, tmp_path) -> None:
+    rows = tiny_rows(3000, 5)[0]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not JSON\n")
+    args = ["predict", "-m", str(model_dir), "-i", str(inp), "--json", "--max-reject-rate", "0.5"]
+    done, handled, torn_down = console(tmp_path, *args, "-o", "-")  # stdout: flushed before the exit
+    assert done.returncode == 0, done.stderr
+    assert handled, "the other exit handlers ran"
+    assert not torn_down, "the teardown was skipped"
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3000 and [json.loads(x)["id"] for x in lines] == [r["id"] for r in rows]
+    assert json.loads(done.stderr[done.stderr.index("{") :])["written"] == 3000  # --json summary on stderr
+    done, handled, torn_down = console(
+        tmp_path, *args, "-o", str(tmp_path / "out.jsonl"), "--max-reject-rate", "0"
+    )
+    assert done.returncode == 1 and handled and not torn_down  # rejects over the limit: main's exit code 1
+    assert not (tmp_path / "out.jsonl").exists() and (tmp_path / "out.jsonl.rejects.jsonl").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fast"),
+    [
+        (["predict", "--no-such-option"], 2, False),  # argparse's usage error (SystemExit 2): the usual exit
+        (["predict", "--help"], 0, False),
+        (["predict", "-m", "no/such/model", "-i", "-", "-o", "-"], 2, True),  # main's usage error
+        (["--version"], 0, False),  # not predict
+    ],
+)
+def test_exit_codes_are_mains(tmp_path, args, code, fast) -> None:
+    done, handled, torn_down = console(tmp_path, *args)
+    assert done.returncode == code, done.stderr
+    assert handled and torn_down is not fast
+    if "--help" in args:
+        assert done.stdout.rstrip().endswith("(stdout holds the output)")  # flushed whole
