@@ -91,16 +91,21 @@ class SplitEngine(Engine):
     """This process, with a chunk of ``2 * SPLIT_PART`` documents or more split across up to ``parts`` processes.
 
     Forked children score the later parts, inheriting the loaded model and the tables it built, and send their
-    encoded output back through a pipe while this process scores the first part; the parts are joined in
-    order, so the bytes are those one process writes (JSON Lines and CSV output, whose chunks are rows). A
-    child shares nothing writable with the run: it closes every inherited file but its pipe (so it never
-    holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running the parent's clean-up.
+    encoded output back through a pipe; this process scores the first part when the chunk's result is asked
+    for, after reading the next chunk and starting its children (two chunks in flight), so that reading
+    overlaps scoring. The parts are joined in order: the bytes one process writes (JSON Lines and CSV output,
+    whose chunks are rows). A child shares nothing writable with the run: it closes every inherited file but
+    its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running
+    the parent's clean-up; children whose chunk is not collected are killed by ``close``.
     """
+
+    in_flight = 2
 
     def __init__(self, tagger: Any, enc: Encoding, parts: int) -> None:
         super().__init__(tagger, enc)
         self.parts = parts
         self.forked = 0  # processes forked so far
+        self.running: list[_Split] = []  # submitted chunks whose result has not been taken yet
 
     def submit(self, batch: Batch) -> Any:
         n = len(batch.ids)
@@ -108,20 +113,47 @@ class SplitEngine(Engine):
         if k < 2:
             return super().submit(batch)
         bounds = [n * i // k for i in range(k + 1)]
-        children: list[tuple[int, int, str]] = []
-        try:
-            for lo, hi in pairwise(bounds[1:]):
-                pid, fd = _fork_scoring(self.tagger, self.enc, _part(batch, lo, hi))
-                self.forked += 1
-                children.append((pid, fd, f"documents {lo + 1}-{hi} of the chunk"))
-            out = [score_chunk(self.tagger, self.enc, _part(batch, 0, bounds[1]))]
-            while children:
-                out.append(_answer(*children.pop(0)))
-            return _Done(b"".join(out))
-        finally:
-            for pid, fd, _ in children:  # this process failed or was interrupted: stop the others
-                os.close(fd)
-                _kill(pid)
+        split = _Split(self, _part(batch, 0, bounds[1]))
+        self.running.append(split)
+        for lo, hi in pairwise(bounds[1:]):
+            pid, fd = _fork_scoring(self.tagger, self.enc, _part(batch, lo, hi))
+            self.forked += 1
+            split.children.append((pid, fd, f"documents {lo + 1}-{hi} of the chunk"))
+        return split
+
+    def close(self) -> None:
+        """Stop the children of chunks whose result was never taken (the run failed or was interrupted)."""
+        while self.running:
+            self.running.pop().stop()
+
+
+class _Split:
+    """A future of a split chunk: its first part, scored here on ``result``, and the children scoring the rest."""
+
+    def __init__(self, engine: SplitEngine, first: Batch) -> None:
+        self.engine, self.first = engine, first
+        self.children: list[tuple[int, int, str]] = []
+        self.value: bytes | None = None
+
+    def result(self) -> bytes:
+        if self.value is None:
+            try:
+                out = [score_chunk(self.engine.tagger, self.engine.enc, self.first)]
+                while self.children:
+                    out.append(_answer(*self.children.pop(0)))
+                self.value = b"".join(out)
+            finally:
+                self.stop()
+        return self.value
+
+    def stop(self) -> None:
+        """Kill and reap the children still running (none once the result is taken)."""
+        while self.children:
+            pid, fd, _ = self.children.pop()
+            os.close(fd)
+            _kill(pid)
+        if self in self.engine.running:
+            self.engine.running.remove(self)
 
 
 def _part(batch: Batch, lo: int, hi: int) -> Batch:

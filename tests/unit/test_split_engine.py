@@ -124,7 +124,7 @@ def test_a_childs_error_is_raised_here_and_it_holds_none_of_our_files(
 
         before = children()
         with pytest.raises(ValueError, match="open there: False"):
-            P.SplitEngine(_InChild(tagger, check), enc, 3).submit(batch)
+            P.SplitEngine(_InChild(tagger, check), enc, 3).submit(batch).result()
     assert children() == before
 
 
@@ -137,7 +137,7 @@ def test_a_child_that_dies_is_named_and_the_others_are_stopped(model_dir, batch,
 
     before = children()
     with pytest.raises(RuntimeError, match=r"documents 20-38 of the chunk ended with signal 9"):
-        P.SplitEngine(_InChild(tagger, die), enc, 3).submit(batch)
+        P.SplitEngine(_InChild(tagger, die), enc, 3).submit(batch).result()
     assert children() == before
 
 
@@ -152,7 +152,7 @@ def test_when_this_process_fails_its_children_are_stopped(model_dir, batch, smal
 
     before = children()
     with pytest.raises(KeyboardInterrupt):
-        P.SplitEngine(FailsHere(tagger, None), enc, 3).submit(batch)
+        P.SplitEngine(FailsHere(tagger, None), enc, 3).submit(batch).result()
     assert children() == before
 
 
@@ -167,3 +167,21 @@ def test_a_split_from_another_thread_than_the_main_one(model_dir, batch, small_p
     thread.start()
     thread.join(60)
     assert got == [want]
+
+
+def test_two_chunks_in_flight_and_close_stops_the_uncollected(model_dir, batch, small_parts) -> None:
+    """The next chunk's children start before this process scores its part of the previous one; a run that
+    stops before taking a chunk's result leaves no child behind."""
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    want = P.Engine(tagger, enc).submit(batch).result()
+    before = children()
+    engine = P.SplitEngine(tagger, enc, 3)
+    assert engine.in_flight == 2
+    first, second = engine.submit(batch), engine.submit(batch)
+    assert len(children() - before) == 4  # both chunks' children run at once
+    assert first.result() == want and second.result() == want
+    assert children() == before and engine.running == []
+    engine.submit(batch)  # never collected
+    assert len(children() - before) == 2
+    engine.close()
+    assert children() == before
