@@ -248,3 +248,35 @@ print(after_first, "pyarrow.compute" in sys.modules, "pandas" in sys.modules, sa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "True", "False", "True"]
+
+
+def test_a_saved_scorer_is_read_in_place_and_other_npz_files_still_load(
+    tagger: NewsTagger, tmp_path: Path
+) -> None:
+    """``save`` aligns every array in the file, so ``npz_views`` reads them as views into the checked bytes
+    (no copy, no CRC pass); files ``np.savez`` wrote (unaligned) or compressed read the same, as copies."""
+    import io
+
+    path = saved(tagger, tmp_path)
+    data = path.read_bytes()
+    views = scoring.npz_views(data)
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # numpy reads the file as an npz
+        plain = {k: npz[k] for k in npz.files}
+    assert sorted(views) == sorted(plain) and len(views) > 10
+    base = np.frombuffer(data, dtype=np.uint8).ctypes.data  # where the file's bytes are in memory
+    for name, array in plain.items():
+        assert views[name].dtype == array.dtype and np.array_equal(views[name], array), name
+        view = views[name]
+        assert not view.flags.writeable and view.flags.aligned, name  # in place: a view, not a copy
+        assert (view.ctypes.data - base) % scoring.NPZ_ALIGN == 0, name
+    for write in (np.savez, np.savez_compressed):
+        buffer = io.BytesIO()
+        write(buffer, **plain)
+        other = scoring.npz_views(buffer.getvalue())
+        assert all(np.array_equal(other[k], plain[k]) and other[k].dtype == plain[k].dtype for k in plain)
+    buffer = io.BytesIO()
+    np.savez(buffer, words=np.array(["a", None], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="object arrays"):
+        scoring.npz_views(buffer.getvalue())
+    with pytest.raises(ScorerError, match="not a newstag scorer file"):
+        Scorer.from_bytes(data[: len(data) // 2])
