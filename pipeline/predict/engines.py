@@ -90,10 +90,11 @@ def available_cores() -> int:
 class SplitEngine(Engine):
     """This process, with a chunk of ``2 * SPLIT_PART`` documents or more split across up to ``parts`` processes.
 
-    Forked children score the later parts, inheriting the loaded model and the tables it built, and send their
-    encoded output back through a pipe; this process scores the first part when the chunk's result is asked
-    for, after reading the next chunk and starting its children (two chunks in flight), so that reading
-    overlaps scoring. The parts are joined in order: the bytes one process writes (JSON Lines and CSV output,
+    Forked children score the parts, inheriting the loaded model and the tables it built, and send their
+    encoded output back through a pipe. Two chunks are in flight: while children score one, this process
+    reads the next and starts its children. A chunk submitted while none is in flight (the first) leaves its
+    first part to this process, scored when the chunk's result is asked for; the others go to children
+    whole, so that no core waits for this process (or idles while it reads). The parts are joined in order: the bytes one process writes (JSON Lines and CSV output,
     whose chunks are rows). A child shares nothing writable with the run: it closes every inherited file but
     its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running
     the parent's clean-up; children whose chunk is not collected are killed by ``close``.
@@ -113,9 +114,11 @@ class SplitEngine(Engine):
         if k < 2:
             return super().submit(batch)
         bounds = [n * i // k for i in range(k + 1)]
-        split = _Split(self, _part(batch, 0, bounds[1]))
+        # with another chunk in flight this process will be busy with it: children score every part
+        mine = not self.running
+        split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
-        for lo, hi in pairwise(bounds[1:]):
+        for lo, hi in pairwise(bounds[1:] if mine else bounds):
             pid, fd = _fork_scoring(self.tagger, self.enc, _part(batch, lo, hi))
             self.forked += 1
             split.children.append((pid, fd, f"documents {lo + 1}-{hi} of the chunk"))
@@ -130,7 +133,7 @@ class SplitEngine(Engine):
 class _Split:
     """A future of a split chunk: its first part, scored here on ``result``, and the children scoring the rest."""
 
-    def __init__(self, engine: SplitEngine, first: Batch) -> None:
+    def __init__(self, engine: SplitEngine, first: Batch | None) -> None:
         self.engine, self.first = engine, first
         self.children: list[tuple[int, int, str]] = []
         self.value: bytes | None = None
@@ -138,7 +141,11 @@ class _Split:
     def result(self) -> bytes:
         if self.value is None:
             try:
-                out = [score_chunk(self.engine.tagger, self.engine.enc, self.first)]
+                out = (
+                    []
+                    if self.first is None
+                    else [score_chunk(self.engine.tagger, self.engine.enc, self.first)]
+                )
                 while self.children:
                     out.append(_answer(*self.children.pop(0)))
                 self.value = b"".join(out)

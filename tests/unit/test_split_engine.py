@@ -170,15 +170,16 @@ def test_a_split_from_another_thread_than_the_main_one(model_dir, batch, small_p
 
 
 def test_two_chunks_in_flight_and_close_stops_the_uncollected(model_dir, batch, small_parts) -> None:
-    """The next chunk's children start before this process scores its part of the previous one; a run that
-    stops before taking a chunk's result leaves no child behind."""
+    """The next chunk's children start before this process scores its part of the previous one, and score
+    all of that chunk (this process has the previous one to finish); a run that stops before taking a
+    chunk's result leaves no child behind."""
     tagger, _, enc = loaded(model_dir, "jsonl")
     want = P.Engine(tagger, enc).submit(batch).result()
     before = children()
     engine = P.SplitEngine(tagger, enc, 3)
     assert engine.in_flight == 2
     first, second = engine.submit(batch), engine.submit(batch)
-    assert len(children() - before) == 4  # both chunks' children run at once
+    assert len(children() - before) == 2 + 3  # both chunks' children run at once; the second's all 3 parts
     assert first.result() == want and second.result() == want
     assert children() == before and engine.running == []
     engine.submit(batch)  # never collected
