@@ -309,7 +309,12 @@ class ModelConfig(Strict):
     C: float = Field(1.0, gt=0.0)
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(2000, ge=10)
-    n_jobs: int = Field(2, ge=1, description="threads fitting the per-label heads")
+    n_jobs: int = Field(
+        2,
+        ge=1,
+        description="threads fitting the per-label heads; liblinear's threads share one random generator, so "
+        "only 1 gives bit-identical refits (README, 'Reproducing a model')",
+    )
     recent_corpora: list[str] = Field(
         default_factory=list,
         description="corpora closest to the text the model will tag: their documents get their own extra "

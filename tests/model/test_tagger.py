@@ -126,3 +126,14 @@ def test_validation_strategy_needs_validation_data(tiny_corpus) -> None:
     xt, yt = tiny_corpus["train"]
     with pytest.raises(ValueError, match="needs X_val"):
         NewsTagger(Featurizer(word_min_df=1), axes=("regions",)).fit(xt, {"regions": yt["regions"]})
+
+
+def test_one_thread_refits_bit_for_bit(tiny_tagger, tiny_corpus) -> None:
+    """``n_jobs=1`` (README, "Reproducing a model"): the same data and settings give the same weights, Platt
+    scaling and thresholds to the last bit (liblinear's threads share one random generator; one thread
+    does not)."""
+    (xt, yt), (xv, yv) = tiny_corpus["train"], tiny_corpus["validation"]
+    again = clone(tiny_tagger).fit(xt, yt, xv, yv)
+    assert tiny_tagger.n_jobs == 1
+    for name in ("coef_", "intercept_", "platt_", "thresholds_"):
+        assert np.array_equal(getattr(tiny_tagger, name), getattr(again, name)), name
