@@ -92,12 +92,13 @@ class SplitEngine(Engine):
 
     Forked children score the parts, inheriting the loaded model and the tables it built, and send their
     encoded output back through a pipe. Two chunks are in flight: while children score one, this process
-    reads the next and starts its children. A chunk submitted while none is in flight (the first) leaves its
-    first part to this process, scored when the chunk's result is asked for; the others go to children
-    whole, so that no core waits for this process (or idles while it reads). The parts are joined in order: the bytes one process writes (JSON Lines and CSV output,
-    whose chunks are rows). A child shares nothing writable with the run: it closes every inherited file but
-    its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running
-    the parent's clean-up; children whose chunk is not collected are killed by ``close``.
+    reads the next. The first chunk (submitted while none is in flight) leaves its first part to this
+    process, which scores it before it starts the next chunk's children (they inherit the tables and caches
+    that scoring built) or when the result is asked for; later chunks go to children whole, so that no core
+    waits for this process. The parts are joined in order: the bytes one process writes (JSON Lines and CSV
+    output, whose chunks are rows). A child shares nothing writable with the run: it closes every inherited
+    file but its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never
+    running the parent's clean-up; children whose chunk is not collected are killed by ``close``.
     """
 
     in_flight = 2
@@ -114,7 +115,8 @@ class SplitEngine(Engine):
         if k < 2:
             return super().submit(batch)
         bounds = [n * i // k for i in range(k + 1)]
-        # with another chunk in flight this process will be busy with it: children score every part
+        for split in self.running:  # this process's share of the chunk in flight first
+            split.score_mine()
         mine = not self.running
         split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
@@ -131,21 +133,25 @@ class SplitEngine(Engine):
 
 
 class _Split:
-    """A future of a split chunk: its first part, scored here on ``result``, and the children scoring the rest."""
+    """A future of a split chunk: the part this process scores (if any) and the children scoring the rest."""
 
     def __init__(self, engine: SplitEngine, first: Batch | None) -> None:
         self.engine, self.first = engine, first
         self.children: list[tuple[int, int, str]] = []
         self.value: bytes | None = None
+        self.mine = b""  # the output of ``first``, once scored
+
+    def score_mine(self) -> None:
+        """Score this process's part (once)."""
+        if self.first is not None:
+            first, self.first = self.first, None
+            self.mine = score_chunk(self.engine.tagger, self.engine.enc, first)
 
     def result(self) -> bytes:
         if self.value is None:
             try:
-                out = (
-                    []
-                    if self.first is None
-                    else [score_chunk(self.engine.tagger, self.engine.enc, self.first)]
-                )
+                self.score_mine()
+                out = [self.mine]
                 while self.children:
                     out.append(_answer(*self.children.pop(0)))
                 self.value = b"".join(out)
