@@ -1,8 +1,9 @@
 """Scoring without scikit-learn: a trained tagger compiled to plain arrays, saved as one ``.npz`` file.
 
 A ``Scorer`` holds what scoring needs and nothing else: the word vocabulary and its idf weights, the
-gazetteer index built at training time, the head weights, Platt scaling and thresholds. It is saved with
-``numpy.savez`` and loaded with ``allow_pickle=False``, so loading a model runs no code from the file, and
+gazetteer index built at training time, the head weights, Platt scaling and thresholds. It is saved as an
+uncompressed ``.npz`` with every array aligned (``save_aligned_npz``) and read back as views into the checked
+bytes (``npz_views``; object arrays refused, no pickle), so loading a model runs no code from the file, and
 it imports numpy only (not scipy, scikit-learn, pandas or the gazetteer packages; pyarrow only to tokenize
 large batches). Its feature matrices are ``pipeline.csr.Csr``, a numpy CSR matrix.
 
