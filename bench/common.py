@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.cli import QUIET_ENV as CLI_QUIET_ENV
+from pipeline.predict.engines import available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -209,7 +210,7 @@ def machine() -> dict[str, Any]:
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": available_cores(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
