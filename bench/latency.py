@@ -375,20 +375,18 @@ def measure(
         "load_in_process": {s: in_process_load([r for n in SIZES for r in runs[s][n]]) for s in SOURCES},
         "help": {h: summarize(helps[h]) for h in HELP},
         "rss": rss,
-        "same_output_export_one": {
-            str(n): digests["export"].get(n) is not None and digests["export"].get(n) == digests["one"].get(n)
-            for n in SIZES
-        },
-        "same_output_export_registry": {
-            str(n): digests["export"].get(n) is not None
-            and digests["export"].get(n) == digests["registry"].get(n)
-            for n in SIZES
-        },
+        "same_output_export_one": _same_rows(digests["export"], digests["one"]),
+        "same_output_export_registry": _same_rows(digests["export"], digests["registry"]),
         "loadavg_1min": spread(samples) | {"samples": samples},
         "loadavg_start": loadavg_start,
         "loadavg_end": list(os.getloadavg()),
         "seconds": time.perf_counter() - started,
     }
+
+
+def _same_rows(a: Mapping[int, str | None], b: Mapping[int, str | None]) -> dict[str, bool]:
+    """Per input size, whether two commands' outputs (row digests) were written and are the same."""
+    return {str(n): a.get(n) is not None and a.get(n) == b.get(n) for n in SIZES}
 
 
 def _flat(groups: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -561,20 +561,21 @@ def _latency(r: dict[str, Any]) -> list[str]:
         lines.append(f"| `{name}` | {_wall_cell(cell)} |")
     load = lat["loadavg_1min"]
     start, end = lat["loadavg_start"], lat["loadavg_end"]
-    same = [n for n, ok in lat.get("same_output_export_registry", {}).items() if not ok]
-    one = [n for n, ok in lat.get("same_output_export_one", {}).items() if not ok]
+
+    def differ(key: str) -> str:
+        bad = [n for n, ok in lat.get(key, {}).items() if not ok]
+        return (
+            "the same rows for every file." if not bad else f"different rows for {', '.join(bad)} articles."
+        )
+
     lines += [
         "",
         f"- Load while measuring: 1-minute load average sampled before and after every run, median "
         f"{load['median']:.2f} (min {load['min']:.2f}, max {load['max']:.2f}); 1/5/15-minute load "
         f"{'/'.join(f'{x:.2f}' for x in start)} at the start and {'/'.join(f'{x:.2f}' for x in end)} at the "
         f"end, on {r['machine']['logical_cores']} cores.",
-        "- The exported folder and the `models:/` alias wrote "
-        + (
-            "the same rows for every file." if not same else f"different rows for {', '.join(same)} articles."
-        ),
-        "- The default and `--jobs 1` wrote "
-        + ("the same rows for every file." if not one else f"different rows for {', '.join(one)} articles."),
+        "- The exported folder and the `models:/` alias wrote " + differ("same_output_export_registry"),
+        "- The default and `--jobs 1` wrote " + differ("same_output_export_one"),
         "",
     ]
     return lines
