@@ -6,7 +6,9 @@ A leaf module: it imports nothing from ``pipeline``, so ``loading`` and ``tracki
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 TAGGER_FILE = "tagger.joblib"
 SHA_TAG = "newstag.tagger_sha256"
@@ -22,3 +24,27 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+MLMODEL_FIELDS = ("run_id", "tagger", "tagger_sha256", "scorer", "scorer_sha256")
+"""The keys of ``mlmodel_fields``."""
+
+
+def mlmodel_fields(spec: Mapping[str, Any]) -> dict[str, str | None]:
+    """What newstag reads from a parsed MLmodel: the run that logged the model, the paths of its tagger and
+    scorer artifacts (relative to the model folder; scorer None when it has none) and their recorded sha256s.
+
+    ``pipeline.signing`` stores these in a model's signature, so a loader need not parse the YAML again."""
+    pyfunc = (spec.get("flavors") or {}).get("python_function") or {}
+    config = pyfunc.get("config") or pyfunc.get("model_config") or {}
+    artifacts = pyfunc.get("artifacts") or {}
+    scorer = (artifacts.get("scorer") or {}).get("path")
+    if scorer is None and "scorer_sha256" in config:
+        scorer = f"artifacts/{SCORER_FILE}"
+    return {
+        "run_id": spec.get("run_id"),
+        "tagger": (artifacts.get("tagger") or {}).get("path") or f"artifacts/{TAGGER_FILE}",
+        "tagger_sha256": config.get("tagger_sha256"),
+        "scorer": scorer,
+        "scorer_sha256": config.get("scorer_sha256"),
+    }

@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline import signing
-from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG, TAGGER_FILE
+from pipeline.artifacts import SCORER_SHA_TAG, SHA_TAG, mlmodel_fields
 from pipeline.errors import ModelError
 
 STORE_SCHEMES = ("models:/", "runs:/")
@@ -108,7 +106,6 @@ class ModelInfo:
     path: Path
     sha256: str | None
     run_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
     scorer_path: Path | None = None  # the compiled tagger, when the model has one
     scorer_sha256: str | None = None
     folder: Path | None = None  # the model folder (its signature verified by locate_model)
@@ -123,30 +120,32 @@ def load_model_files(info: ModelInfo) -> Any:
 
 
 def read_mlmodel(model_dir: Path) -> ModelInfo:
-    """The tagger path and recorded sha256 of an MLflow model folder."""
+    """The run, tagger and scorer paths and recorded sha256s of an MLflow model folder: from its signature
+    when that records them (``pipeline.signing``, which ``locate_model`` then checks MLmodel against), else
+    from MLmodel itself."""
     mlmodel = model_dir / "MLmodel"
     if not mlmodel.is_file():
         raise ModelError(f"{model_dir}: not an MLflow model folder (no MLmodel file)")
-    try:
-        # libyaml's safe loader when PyYAML has it: the same data, a tenth of the time of the Python one
-        spec = yaml.load(mlmodel.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{mlmodel}: unreadable: {exc}") from exc
-    pyfunc = (spec.get("flavors") or {}).get("python_function") or {}
-    config = pyfunc.get("config") or pyfunc.get("model_config") or {}
-    artifacts = pyfunc.get("artifacts") or {}
-    rel = (artifacts.get("tagger") or {}).get("path") or f"artifacts/{TAGGER_FILE}"
-    scorer_rel = (artifacts.get("scorer") or {}).get("path")
-    if scorer_rel is None and "scorer_sha256" in config:
-        scorer_rel = f"artifacts/{SCORER_FILE}"
+    fields = signing.signed_mlmodel(model_dir)
+    if fields is None:  # signed before signatures recorded it, or not signed (refused by the check after)
+        import yaml
+
+        try:
+            # libyaml's safe loader when PyYAML has it: the same data, a tenth of the time of the Python one
+            spec = yaml.load(mlmodel.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            raise ModelError(f"{mlmodel}: unreadable: {exc}") from exc
+        if not isinstance(spec, dict):
+            raise ModelError(f"{mlmodel}: unreadable: not a YAML mapping")
+        fields = mlmodel_fields(spec)
+    scorer = fields["scorer"]
     return ModelInfo(
         uri=str(model_dir),
-        path=model_dir / rel,
-        sha256=config.get("tagger_sha256"),
-        run_id=spec.get("run_id"),
-        metadata=spec.get("metadata") or {},
-        scorer_path=None if scorer_rel is None else model_dir / scorer_rel,
-        scorer_sha256=config.get("scorer_sha256"),
+        path=model_dir / str(fields["tagger"]),
+        sha256=fields["tagger_sha256"],
+        run_id=fields["run_id"],
+        scorer_path=None if scorer is None else model_dir / scorer,
+        scorer_sha256=fields["scorer_sha256"],
         folder=model_dir,
     )
 

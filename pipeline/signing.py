@@ -9,7 +9,10 @@ is refused.
 
 **What is signed.** ``newstag.sig`` (JSON) lists the sha256 of every file of the model folder (MLmodel, the
 artifacts ``scorer.npz`` and ``tagger.joblib``, the model code file ``pyfunc.py`` and the ``code/`` files MLflow
-imports, the environment files, the input examples) and an HMAC-SHA256 over that list with the key. Two kinds
+imports, the environment files, the input examples), what loaders read from MLmodel (the run, the artifact
+paths and their recorded sha256s: ``artifacts.mlmodel_fields``, so that loading an exported model parses no
+YAML) and an HMAC-SHA256 over both with the key (format ``newstag-signature/2``; ``/1`` signatures, without the
+MLmodel fields, are still read). Two kinds
 of file are left out because someone else writes them and no loader reads them as model content: Python's
 byte-code caches (``__pycache__/``) and the ``registered_model_meta`` file MLflow adds to a registered model
 it downloads. newstag never executes a model's byte-code; MLflow's execution of the model code file may use a
@@ -45,11 +48,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.artifacts import MLMODEL_FIELDS, mlmodel_fields
 from pipeline.errors import ModelError
 
 SIGNATURE_FILE = "newstag.sig"
 KEY_ENV = "NEWSTAG_SIGNING_KEY"
-FORMAT = "newstag-signature/1"
+FORMAT = "newstag-signature/2"
+BODY_KEYS = {
+    "newstag-signature/1": ("format", "algorithm", "key_id", "files"),
+    FORMAT: ("format", "algorithm", "key_id", "files", "mlmodel"),  # /1 + what loaders read from MLmodel
+}
 ALGORITHM = "hmac-sha256"
 UNSIGNED_NAMES = frozenset({SIGNATURE_FILE, "registered_model_meta"})  # written by others, read by no loader
 UNSIGNED_DIRS = frozenset({"__pycache__"})
@@ -158,12 +166,32 @@ def sign_folder(folder: str | Path) -> Path:
     if not (folder / "MLmodel").is_file():
         raise ModelError(f"{folder}: not a model folder (no MLmodel file); nothing signed")
     key = load_key(create=True)
-    body = {"format": FORMAT, "algorithm": ALGORITHM, "key_id": key_id(key), "files": manifest(folder)}
+    body = {
+        "format": FORMAT,
+        "algorithm": ALGORITHM,
+        "key_id": key_id(key),
+        "files": manifest(folder),
+        "mlmodel": _mlmodel_fields(folder),
+    }
     out = folder / SIGNATURE_FILE
     tmp = folder / f".{SIGNATURE_FILE}.{os.getpid()}"
     tmp.write_text(json.dumps({**body, "hmac": _mac(key, body)}, indent=1, sort_keys=True) + "\n")
     tmp.replace(out)
     return out
+
+
+def _mlmodel_fields(folder: Path) -> dict[str, str | None]:
+    """What loaders read from the MLmodel of ``folder`` (``artifacts.mlmodel_fields``)."""
+    import yaml
+
+    mlmodel = folder / "MLmodel"
+    try:
+        spec = yaml.safe_load(mlmodel.read_text())
+    except yaml.YAMLError as exc:
+        raise ModelError(f"{mlmodel}: unreadable: {exc}; nothing signed") from None
+    if not isinstance(spec, dict):
+        raise ModelError(f"{mlmodel}: unreadable: not a YAML mapping; nothing signed")
+    return mlmodel_fields(spec)
 
 
 def _refuse(where: Path | str, why: str, folder: Path) -> ModelError:
@@ -186,18 +214,22 @@ def logging_own_model() -> Iterator[None]:
         _logging -= 1
 
 
-def _signed_files(folder: Path) -> dict[str, str]:
-    """The file list of ``folder``'s signature, its HMAC checked with this machine's key."""
+def _signed(folder: Path) -> dict[str, Any] | None:
+    """The body of ``folder``'s signature, its HMAC checked with this machine's key (None: this process's
+    own fresh save, not signed yet; see ``logging_own_model``)."""
     sig = folder / SIGNATURE_FILE
     if not sig.is_file() and _logging:
-        return manifest(folder)  # this process's own fresh save (logging_own_model)
+        return None
     if not sig.is_file():
         raise _refuse(folder, f"the model is not signed (no {SIGNATURE_FILE})", folder)
     try:
         doc = json.loads(sig.read_text())
-        body = {k: doc[k] for k in ("format", "algorithm", "key_id", "files")}
+        keys = BODY_KEYS.get(doc["format"])
+        if keys is None:
+            raise ValueError(f"unknown format {doc['format']!r}")
+        body = {k: doc[k] for k in keys}
         mac, files = str(doc["hmac"]), body["files"]
-        if body["format"] != FORMAT or body["algorithm"] != ALGORITHM or not isinstance(files, dict):
+        if body["algorithm"] != ALGORITHM or not isinstance(files, dict):
             raise ValueError("unknown format")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise _refuse(sig, f"unreadable signature ({exc})", folder) from None
@@ -210,7 +242,34 @@ def _signed_files(folder: Path) -> dict[str, str]:
         )
     if not hmac.compare_digest(mac, _mac(key, body)):
         raise _refuse(sig, "the signature does not match its file list (forged or damaged)", folder)
-    return {str(k): str(v) for k, v in files.items()}
+    return body
+
+
+def _signed_files(folder: Path) -> dict[str, str]:
+    """The file list of ``folder``'s signature, its HMAC checked with this machine's key."""
+    body = _signed(folder)
+    if body is None:
+        return manifest(folder)  # this process's own fresh save (logging_own_model)
+    return {str(k): str(v) for k, v in body["files"].items()}
+
+
+def signed_mlmodel(folder: str | Path) -> dict[str, str | None] | None:
+    """What loaders read from MLmodel (``artifacts.mlmodel_fields``), as the signature of ``folder`` records
+    it, its HMAC checked; None when it records none (signed before it did), or the folder is not signed or
+    its signature fails (``verify_model`` then says why).
+
+    Signed together with MLmodel's sha256: once ``verify_model`` has checked MLmodel against the signature,
+    these are the fields of that very file, read without parsing YAML."""
+    try:
+        body = _signed(Path(folder))
+    except ModelError:
+        return None
+    fields = None if body is None else body.get("mlmodel")
+    if not isinstance(fields, dict) or set(fields) != set(MLMODEL_FIELDS):
+        return None
+    if not all(v is None or isinstance(v, str) for v in fields.values()):
+        return None
+    return fields
 
 
 def _mismatch(path: Path, signed: str, actual: str, folder: Path) -> ModelError:

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import store_sql, tracking
+from pipeline import signing, store_sql, tracking
 from pipeline.artifacts import SHA_TAG, TAGGER_FILE, sha256_file
 from pipeline.cli import QUIET_ENV
 from pipeline.errors import ModelError, StoreError
@@ -240,16 +240,19 @@ def test_a_schema_it_does_not_know_is_left_to_mlflow(store, tmp_path: Path) -> N
 
 
 def test_an_mlmodel_naming_another_run_is_refused(store) -> None:
-    """Both runs recorded the same hash, so only the run id tells a swapped MLmodel apart."""
+    """Both runs recorded the same hash, so only the run id tells a swapped MLmodel apart (the folder re-signed,
+    as ``newstag trust`` would: the signature alone then passes)."""
     found = store_sql.resolve(f"models:/{NAME}/1", store["uri"])
-    mlmodel = found.folder / "MLmodel"
-    original = mlmodel.read_text()
+    mlmodel, sig = found.folder / "MLmodel", found.folder / signing.SIGNATURE_FILE
+    original, original_sig = mlmodel.read_text(), sig.read_bytes()
     try:
         mlmodel.write_text(original.replace(store["runs"][0], store["runs"][1]))
+        signing.sign_folder(found.folder)
         with pytest.raises(ModelError, match=r"MLmodel names run \w+ but the store says run \w+ logged it"):
             load_tagger(f"models:/{NAME}/1", store["uri"])
     finally:
         mlmodel.write_text(original)
+        sig.write_bytes(original_sig)
 
 
 def test_the_default_store_is_the_one_tracking_uses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -150,17 +150,20 @@ def test_pyfunc_load_model_refuses_a_flipped_byte(tampered: Path) -> None:
 
 @pytest.mark.parametrize("file, key", [(TAGGER_FILE, "tagger_sha256"), (SCORER_FILE, "scorer_sha256")])
 def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, file: str, key: str) -> None:
-    """Changing a model file AND its hash in MLmodel: a store model still disagrees with its run's tag."""
+    """Changing a model file AND its hash in MLmodel, and re-signing the folder (``newstag trust`` by someone
+    who holds the key): a store model still disagrees with its run's tag."""
     artifacts = Path(store["root"]) / "artifacts" / "models" / store["info"].model_id / "artifacts"
-    blob, mlmodel = artifacts / "artifacts" / file, artifacts / "MLmodel"
-    original_blob, original_spec = blob.read_bytes(), mlmodel.read_text()
+    blob, mlmodel, sig = artifacts / "artifacts" / file, artifacts / "MLmodel", artifacts / "newstag.sig"
+    original_blob, original_spec, original_sig = blob.read_bytes(), mlmodel.read_text(), sig.read_bytes()
     try:
         flip_byte(blob)
+        from pipeline import signing
         from pipeline.artifacts import sha256_file
 
         spec = yaml.safe_load(original_spec)
         spec["flavors"]["python_function"]["config"][key] = sha256_file(blob)
         mlmodel.write_text(yaml.safe_dump(spec))
+        signing.sign_folder(artifacts)
         with pytest.raises(
             ModelError,
             match=rf"MLmodel records sha256 .* but its run recorded .*\(newstag\.{key}\); refusing to load it",
@@ -169,6 +172,7 @@ def test_a_forged_mlmodel_hash_is_caught_by_the_run_record(store, file: str, key
     finally:
         blob.write_bytes(original_blob)
         mlmodel.write_text(original_spec)
+        sig.write_bytes(original_sig)
 
 
 @pytest.mark.parametrize("kind", ["scorer", "joblib tagger"])

@@ -213,7 +213,9 @@ def test_a_store_model_with_a_forged_mlmodel_is_refused_and_the_payload_never_ru
     marker = tmp_path / "PAYLOAD-RAN"
     try:
         plant_pickle(folder, marker, drop_run=True)
-        with pytest.raises(ModelError, match=r"MLmodel: names no run_id.* refusing to load it"):
+        # the store's lookup takes the run and the paths from the signature, and the signature check then
+        # finds MLmodel changed
+        with pytest.raises(ModelError, match=r"MLmodel: sha256 mismatch .* refusing to load it"):
             load_tagger("models:/m/1", store["uri"])
         proc = run_cli(
             [
@@ -229,7 +231,7 @@ def test_a_store_model_with_a_forged_mlmodel_is_refused_and_the_payload_never_ru
             ],
             tmp_path,
         )
-        assert_clean_failure(proc, "predict", "names no run_id", "refusing to load it")
+        assert_clean_failure(proc, "predict", "MLmodel: sha256 mismatch", "refusing to load it")
         with pytest.raises(Exception, match="refusing to load it"):
             mlflow.pyfunc.load_model("models:/m/1")
     finally:
@@ -309,6 +311,53 @@ def test_a_file_the_signature_does_not_list_is_refused(store, tmp_path: Path) ->
         load_tagger(str(folder))
     with pytest.raises(ModelError, match=r"a link to a folder inside a model folder; not signing it"):
         signing.sign_folder(folder)
+
+
+# ------------------------------------------------------------------------------------------------ MLmodel fields
+
+
+def test_the_signature_records_what_loaders_read_from_mlmodel_and_predict_parses_no_yaml(
+    store, tmp_path: Path
+) -> None:
+    sig = json.loads((store["export"] / signing.SIGNATURE_FILE).read_text())
+    assert sig["format"] == "newstag-signature/2"
+    spec = yaml.safe_load((store["export"] / "MLmodel").read_text())
+    assert sig["mlmodel"]["run_id"] == spec["run_id"] == store["run_id"]
+    assert sig["mlmodel"]["scorer"] == f"artifacts/{SCORER_FILE}"
+    assert sig["mlmodel"]["tagger_sha256"] == sha256_file(store["export"] / "artifacts" / TAGGER_FILE)
+    code = (
+        "import sys; from pipeline.loading import load_tagger; "
+        f"tagger, info = load_tagger({str(store['export'])!r}); "
+        "print(info.run_id, info.scorer_path.name, 'yaml' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=60, check=True
+    ).stdout.split()
+    assert out == [store["run_id"], SCORER_FILE, "False"]
+
+
+def test_a_signature_without_the_mlmodel_fields_still_loads_through_mlmodel(store, tmp_path: Path) -> None:
+    folder = tmp_path / "older"
+    shutil.copytree(store["export"], folder)
+    sig_path = folder / signing.SIGNATURE_FILE
+    sig = json.loads(sig_path.read_text())
+    body = {"format": "newstag-signature/1", **{k: sig[k] for k in ("algorithm", "key_id", "files")}}
+    # signed as newstag wrote signatures before they carried the MLmodel fields
+    sig_path.write_text(json.dumps({**body, "hmac": signing._mac(signing.load_key(), body)}))
+    assert signing.signed_mlmodel(folder) is None
+    assert load_tagger(str(folder))[1].run_id == store["run_id"]
+
+
+def test_mlmodel_fields_changed_in_the_signature_are_refused(store, tmp_path: Path) -> None:
+    folder = tmp_path / "forged-signature"
+    shutil.copytree(store["export"], folder)
+    sig_path = folder / signing.SIGNATURE_FILE
+    sig = json.loads(sig_path.read_text())
+    sig["mlmodel"]["scorer"] = None  # would make a loader fall back to the joblib tagger
+    sig_path.write_text(json.dumps(sig))
+    assert signing.signed_mlmodel(folder) is None
+    with pytest.raises(ModelError, match="the signature does not match its file list"):
+        load_tagger(str(folder))
 
 
 # ------------------------------------------------------------------------------------------------ serve
