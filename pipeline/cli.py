@@ -540,8 +540,24 @@ def _ui_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_ui)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``newstag``."""
+PARSERS = {
+    "init": _init_parser,
+    "prepare": _prepare_parser,
+    "train": _train_parser,
+    "tune": _tune_parser,
+    "evaluate": _evaluate_parser,
+    "predict": _predict_parser,
+    "models": _models_parser,
+    "promote": _promote_parser,
+    "trust": _trust_parser,
+    "ui": _ui_parser,
+}
+"""Each command and the function that adds its parser, in the order ``newstag --help`` lists them."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``newstag``; with ``command``, one that knows that command only (what parsing
+    its arguments needs: building all ten takes longer than the rest of a short ``predict``'s start-up)."""
     parser = argparse.ArgumentParser(
         prog="newstag",
         description="Tag news articles by region and by theme: prepare data, train, tune, evaluate, predict, inspect the registry.",
@@ -549,19 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"newstag {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (
-        _init_parser,
-        _prepare_parser,
-        _train_parser,
-        _tune_parser,
-        _evaluate_parser,
-        _predict_parser,
-        _models_parser,
-        _promote_parser,
-        _trust_parser,
-        _ui_parser,
-    ):
-        add(sub)
+    for name, add in PARSERS.items():
+        if command is None or name == command:
+            add(sub)
     return parser
 
 
@@ -569,7 +575,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``newstag``; returns the exit code."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(words[0] if words and words[0] in PARSERS else None).parse_args(words)
     from pipeline.errors import USER_ERRORS
 
     try:

@@ -179,10 +179,15 @@ def test_resume_refuses_an_input_rewritten_with_the_same_size_and_mtime(
     inp.write_text("".join(reversed(lines)))  # the same bytes in another order: same size
     os.utime(inp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert (inp.stat().st_size, inp.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-    part = Path(f"{out}.part").read_bytes()
+    # the rows the progress file records (a chunk written but not yet recorded when the kill came is cut by
+    # any resume: it is not part of the interrupted run)
+    part = Path(f"{out}.part").read_bytes()[: json.loads(progress.read_text())["out_bytes"]]
     resumed = run_cli([*args, "--resume"], cwd=tmp_path)
     assert_clean_failure(resumed, "predict", "--resume", str(inp), "run without --resume")
-    assert Path(f"{out}.part").read_bytes() == part and not out.exists(), "the interrupted run is kept"
+    assert Path(f"{out}.part").read_bytes()[: len(part)] == part and not out.exists(), (
+        "the interrupted run is kept"
+    )
+    assert json.loads(progress.read_text())["out_bytes"] == len(part)
     # the input put back as it was: the same resume goes on, and the output is whole
     inp.write_text("".join(lines))
     os.utime(inp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -236,8 +241,8 @@ def crash(args):  # a command with a bug: the kind of error no message was writt
     raise Broken("something newstag did not expect\nsecond line")
 
 parser = cli.build_parser
-def build_parser():
-    p = parser()
+def build_parser(command=None):
+    p = parser(command)
     sub = next(a for a in p._actions if a.dest == "command")
     sub.add_parser("crash").set_defaults(func=crash)
     return p
