@@ -27,7 +27,7 @@ from pipeline.corpora.documents import Document, Fields, document_of, no_surroga
 from pipeline.corpora.files import detect_format, iter_rows
 from pipeline.errors import UsageError
 from pipeline.loading import load_tagger
-from pipeline.predict.encode import Batch, Encoding, score_chunk
+from pipeline.predict.encode import Batch, Encoding, warm_up
 from pipeline.predict.engines import Engine, make_engine
 from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink, run_files
 from pipeline.scoring import MODEL_HOME, REGION_AXIS
@@ -353,12 +353,15 @@ def read_chunks(
     first_index: int,
     consumed: int,
     trace: RowTrace | None = None,
+    first_size: int | None = None,
 ) -> Iterator[Chunk]:
-    """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in).
+    """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in); the
+    first of them up to ``first_size`` when given (an engine that starts sooner on a smaller chunk).
 
     With a ``trace``, every row is added to it, and each chunk carries the trace's sha256 at its end.
     """
     fields, keep, index, read = options.fields, options.keep, first_index, 0
+    size = min(batch_size, first_size or batch_size)
     docs: list[Document] = []
     kept: list[Mapping[str, Any]] = []  # the rows of ``docs``, when columns are kept
     rejects: list[dict[str, Any]] = []
@@ -373,10 +376,10 @@ def read_chunks(
             docs.append(doc)
             if keep:
                 kept.append(row)
-        if len(docs) >= batch_size or len(rejects) >= batch_size:
+        if len(docs) >= size or len(rejects) >= size:
             consumed += read
             yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read, _digest(trace))
-            index, read, docs, kept, rejects = index + 1, 0, [], [], []
+            index, read, docs, kept, rejects, size = index + 1, 0, [], [], [], batch_size
     if read:
         yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read, _digest(trace))
 
@@ -511,7 +514,14 @@ def _write_chunks(
                 "run read (the file changed since); run without --resume to start afresh"
             )
         chunks = read_chunks(
-            rows, run.read, run.batch_size, str(run.input), state.chunks, state.consumed, trace
+            rows,
+            run.read,
+            run.batch_size,
+            str(run.input),
+            state.chunks,
+            state.consumed,
+            trace,
+            scorer.first_size,
         )
         bar = _progress_bar(_total_rows(run.input, run.in_fmt), state.consumed, run.quiet)
         run_chunks(chunks, scorer, sink, lambda c: bar.update(c.read))
@@ -608,15 +618,6 @@ class _LineSink(StreamSink):
         self.state.count(chunk)
 
 
-def _warm_up(tagger: Any, enc: Encoding) -> float:
-    """Score one throw-away document, so that tables the tagger builds on first use do not delay the first
-    line; returns the seconds it took."""
-    start = time.perf_counter()
-    keep = {name: [None] for name in enc.keep_fields}
-    score_chunk(tagger, enc, Batch(["warm-up"], [""], ["warm up"], [False], keep))
-    return time.perf_counter() - start
-
-
 def _tag_lines(
     rows: Iterator[tuple[int, Any]], tagger: Any, enc: Encoding, read: ReadOptions, input: str
 ) -> tuple[Progress, float, float]:
@@ -626,7 +627,9 @@ def _tag_lines(
     flushed; the time spent waiting for input is not counted).
     """
     sink = _LineSink(enc.fmt, enc)
-    warm = _warm_up(tagger, enc)
+    start = time.perf_counter()
+    warm_up(tagger, enc)
+    warm = time.perf_counter() - start
     busy = [0.0]
 
     def timed(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

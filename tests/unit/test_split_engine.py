@@ -15,6 +15,8 @@ import pytest
 from fixtures_model import tiny_model_folder, tiny_rows
 
 from pipeline import predict as P
+from pipeline.corpora.documents import Fields
+from pipeline.corpora.files import iter_rows
 from pipeline.loading import load_tagger
 from pipeline.predict import engines
 from pipeline.predict.command import _encoding
@@ -186,3 +188,25 @@ def test_two_chunks_in_flight_and_close_stops_the_uncollected(model_dir, batch, 
     assert len(children() - before) == 2
     engine.close()
     assert children() == before
+
+
+def test_the_first_chunk_is_one_part_per_process_and_its_children_inherit_the_tables(
+    model_dir, batch, small_parts, tmp_path
+) -> None:
+    """The split engine asks for a first chunk of one part per process, so the other cores start after fewer
+    rows are read; the tables the tagger builds on first use exist before the first children are forked."""
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    engine = P.SplitEngine(tagger, enc, 3)
+    assert engine.first_size == 3 * 5 and P.Engine(tagger, enc).first_size is None
+    rows = [{"id": str(i), "text": f"Oil output in Paris rose {i}."} for i in range(40)]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    options = P.ReadOptions(Fields(), (), 100)
+    read = P.read_chunks(iter_rows(str(inp), "jsonl"), options, 20, str(inp), 0, 0, None, engine.first_size)
+    assert [len(c.batch.ids) for c in read] == [15, 20, 5]
+    fresh = load_tagger(str(model_dir))[0]
+    assert fresh._words is None  # built on first use (this model's only table: it has no gazetteer block)
+    split = P.SplitEngine(fresh, enc, 3)
+    future = split.submit(batch)
+    assert fresh._words is not None  # built here, before the first fork
+    assert future.result() == P.Engine(tagger, enc).submit(batch).result()
