@@ -13,10 +13,10 @@ column it must keep unchanged (``Fields.keep``) holds a lone surrogate anywhere.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -99,6 +99,13 @@ def id_of(value: Any, file: str, line: int) -> str | None:
     return ident or _line_id(file, line)
 
 
+def _is_decimal(value: Any) -> bool:
+    """Whether ``value`` is a ``decimal.Decimal`` (parquet decimals), without importing ``decimal`` on every
+    start: none can exist before that module is imported."""
+    decimal = sys.modules.get("decimal")
+    return decimal is not None and isinstance(value, decimal.Decimal)
+
+
 def id_text(value: Any) -> str | ReadIssue | None:
     """An id as written: a stripped string, an integer's digits, a float's ``repr`` (``1.0`` stays ``"1.0"``),
     a date in ISO form; None for no id (missing, null, NaN); a ``ReadIssue`` (reason only) for an id that
@@ -116,7 +123,7 @@ def id_text(value: Any) -> str | ReadIssue | None:
         if math.isinf(value):
             return ReadIssue("", None, None, "id is not a finite number")
         return repr(value)  # not scalar_text's: 1.0 stays "1.0"
-    if isinstance(value, Decimal):
+    if _is_decimal(value):
         return str(value)
     text = scalar_text(value)  # a bool, an integer, a date
     if text is None:

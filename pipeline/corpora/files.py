@@ -7,7 +7,6 @@ read becomes a ``ReadIssue`` in the stream; a file that cannot be read at all ra
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import sys
@@ -130,7 +129,11 @@ def open_binary(path: Path) -> IO[bytes]:
     """The file's bytes, gunzipped when it starts with the gzip magic number."""
     with path.open("rb") as probe:
         gzipped = probe.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rb") if gzipped else path.open("rb")
+    if not gzipped:
+        return path.open("rb")
+    import gzip
+
+    return gzip.open(path, "rb")
 
 
 def _stdin_lines(limit: int) -> Iterator[bytes | None]:
