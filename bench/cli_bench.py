@@ -43,6 +43,7 @@ MODEL_CODE = (
     "tracking.py",
     "pyfunc.py",
     "loading.py",
+    "signing.py",
 )
 
 
