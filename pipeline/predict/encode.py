@@ -140,8 +140,7 @@ def score_chunk(tagger: Any, enc: Encoding, batch: Batch) -> bytes:
 
 def warm_up(tagger: Any, enc: Encoding) -> None:
     """Score one throw-away document, so that the tables the tagger builds on first use (the gazetteer index,
-    the word ids) are built now: before the first line of a stream, or before forked processes that would
-    each build their own."""
+    the word ids) are built now: before the first line of a stream."""
     keep = {name: [None] for name in enc.keep_fields}
     score_chunk(tagger, enc, Batch(["warm-up"], [""], ["warm up"], [False], keep))
 

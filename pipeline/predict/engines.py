@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.errors import UsageError
 from pipeline.loading import ModelInfo, load_model_files
-from pipeline.predict.encode import Batch, Encoding, score_chunk, warm_up
+from pipeline.predict.encode import Batch, Encoding, score_chunk
 
 _WORKER: dict[str, Any] = {}
 
@@ -93,9 +93,10 @@ class SplitEngine(Engine):
 
     Forked children score the parts, inheriting the loaded model and the tables it built, and send their
     encoded output back through a pipe. The first chunk is one part per process (``first_size``), so the
-    other cores start after fewer rows are read, and before its children are forked this process scores a
-    throw-away document, so that they inherit the tables the tagger builds on first use instead of each
-    building them. Two chunks are in flight: while children score one, this process reads the next. The first chunk (submitted while none is in flight) leaves its first part to this
+    other cores start after fewer rows are read. (Building the tagger's tables here before the first fork,
+    for the children to inherit, was measured slower: a child builds its own while this process reads the
+    next chunk, off the critical path.) Two chunks are in flight: while children score one, this process
+    reads the next. The first chunk (submitted while none is in flight) leaves its first part to this
     process, which scores it before it starts the next chunk's children (they inherit the tables and caches
     that scoring built) or when the result is asked for; later chunks go to children whole, so that no core
     waits for this process. The parts are joined in order: the bytes one process writes (JSON Lines and CSV
@@ -122,8 +123,6 @@ class SplitEngine(Engine):
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
         mine = not self.running
-        if not self.forked:  # the first children inherit the tables instead of each building their own
-            warm_up(self.tagger, self.enc)
         split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
         for lo, hi in pairwise(bounds[1:] if mine else bounds):

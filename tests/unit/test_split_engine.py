@@ -190,11 +190,9 @@ def test_two_chunks_in_flight_and_close_stops_the_uncollected(model_dir, batch, 
     assert children() == before
 
 
-def test_the_first_chunk_is_one_part_per_process_and_its_children_inherit_the_tables(
-    model_dir, batch, small_parts, tmp_path
-) -> None:
+def test_the_first_chunk_is_one_part_per_process(model_dir, small_parts, tmp_path) -> None:
     """The split engine asks for a first chunk of one part per process, so the other cores start after fewer
-    rows are read; the tables the tagger builds on first use exist before the first children are forked."""
+    rows are read; later chunks are ``--batch-size`` long."""
     tagger, _, enc = loaded(model_dir, "jsonl")
     engine = P.SplitEngine(tagger, enc, 3)
     assert engine.first_size == 3 * 5 and P.Engine(tagger, enc).first_size is None
@@ -204,9 +202,3 @@ def test_the_first_chunk_is_one_part_per_process_and_its_children_inherit_the_ta
     options = P.ReadOptions(Fields(), (), 100)
     read = P.read_chunks(iter_rows(str(inp), "jsonl"), options, 20, str(inp), 0, 0, None, engine.first_size)
     assert [len(c.batch.ids) for c in read] == [15, 20, 5]
-    fresh = load_tagger(str(model_dir))[0]
-    assert fresh._words is None  # built on first use (this model's only table: it has no gazetteer block)
-    split = P.SplitEngine(fresh, enc, 3)
-    future = split.submit(batch)
-    assert fresh._words is not None  # built here, before the first fork
-    assert future.result() == P.Engine(tagger, enc).submit(batch).result()
