@@ -403,7 +403,12 @@ def _add_predict_output(p: argparse.ArgumentParser) -> None:
 
 def _add_predict_run(p: argparse.ArgumentParser) -> None:
     """The predict options that shape the run: chunks, workers, limits, resume."""
-    p.add_argument("--batch-size", type=int, default=2000, help="documents per chunk (default: 2000)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=2000,
+        help="documents per chunk (default: 2000; split across the cores, the first chunk is at most 500 per core)",
+    )
     p.add_argument(
         "--jobs",
         "-j",
