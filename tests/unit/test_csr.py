@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from pipeline import csr
 from pipeline.csr import Csr, hstack
 
 
@@ -33,6 +34,16 @@ def test_the_product_is_scipys_bit_for_bit(dtypes) -> None:
     want, got = m @ w, Csr.of(m) @ w
     assert got.dtype == want.dtype
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("slab_bytes", [1, 17 * 4 * 100, 1 << 18])
+def test_the_product_in_slabs_of_any_size_is_scipys(monkeypatch: pytest.MonkeyPatch, slab_bytes: int) -> None:
+    """One entry per slab, slabs shorter than a step (the 11 rows' first entries), and the default."""
+    monkeypatch.setattr(csr, "PRODUCT_SLAB_BYTES", slab_bytes)
+    rng = np.random.default_rng(2)
+    m = random_csr(rng, LENGTHS, 5000, np.float32)
+    w = (rng.standard_normal((5000, 17)) * 3).astype(np.float32)
+    assert np.array_equal(Csr.of(m) @ w, m @ w)
 
 
 def test_a_product_summed_in_another_order_is_caught() -> None:
