@@ -218,34 +218,58 @@ def _encode_jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
 def _encode_jsonl_fast(enc: Encoding, scored: Scored) -> bytes:
     """The bytes ``_encode_jsonl`` writes for rows with all scores and no evidence, without building them.
 
-    Each axis's scores object is one ``%r`` template over its labels (``repr`` of a float is what the JSON
-    encoder writes), and the JSON of each distinct label list is made once per chunk.
+    Each line is one ``%`` template over the row's values: its JSON texts (id, kept values, label lists,
+    primary region) and its scores, each ``%r`` (``repr`` of a float is what the JSON encoder writes). The
+    JSON of each distinct label list is made once per chunk.
     """
     dumps, batch = _dumps(), scored.batch
-    keys = {a: dumps(a) for a in enc.axes}
-    templates = {a: "{" + ", ".join(f"{dumps(lab)}: %r" for lab in enc.labels[a]) + "}" for a in enc.axes}
-    values = {
-        a: np.round(np.asarray(scored.scores[a], dtype=np.float64), SCORE_DECIMALS).tolist() for a in enc.axes
-    }
-    kept = [(dumps(name), batch.keep[name]) for name in enc.keep_fields]
+    if not batch.ids:
+        return b""
+
+    def name(text: Any) -> str:  # a key as the template holds it
+        return dumps(text).replace("%", "%%")
+
+    scores = ", ".join(
+        f"{name(a)}: {{" + ", ".join(f"{name(lab)}: %r" for lab in enc.labels[a]) + "}" for a in enc.axes
+    )
+    template = (
+        ", ".join(
+            [
+                '{"id": %s',
+                *(f"{name(field)}: %s" for field in enc.keep_fields),
+                *(f"{name(a)}: %s" for a in enc.axes),
+                *(['"primary_region": %s'] if enc.primary else []),
+                f'"scores": {{{scores}}}',
+                '"truncated": %s',
+            ]
+        )
+        + "}\n"
+    )
     label_json: dict[tuple[str, ...], str] = {}
-    primary = scored.primary if scored.primary is not None else [None] * len(batch.ids)
-    lines = []
-    for i, ident in enumerate(batch.ids):
-        parts = [f'{{"id": {dumps(ident)}']
-        parts += [f"{key}: {dumps(column[i])}" for key, column in kept]
-        for axis in enc.axes:
-            row = tuple(scored.labels[axis][i])
-            text = label_json.get(row)
-            if text is None:
-                text = label_json[row] = dumps(list(row))
-            parts.append(f"{keys[axis]}: {text}")
-        if enc.primary:
-            parts.append(f'"primary_region": {dumps(primary[i])}')
-        score = ", ".join(f"{keys[a]}: {templates[a] % tuple(values[a][i])}" for a in enc.axes)
-        parts.append(f'"scores": {{{score}}}')
-        parts.append('"truncated": true}\n' if batch.truncated[i] else '"truncated": false}\n')
-        lines.append(", ".join(parts))
+
+    def labels_text(row: Sequence[str]) -> str:
+        key = tuple(row)
+        text = label_json.get(key)
+        if text is None:
+            text = label_json[key] = dumps(list(key))
+        return text
+
+    columns = [list(map(dumps, batch.ids))]
+    columns += [list(map(dumps, batch.keep[field])) for field in enc.keep_fields]
+    columns += [list(map(labels_text, scored.labels[a])) for a in enc.axes]
+    if enc.primary:
+        primary = scored.primary if scored.primary is not None else [None] * len(batch.ids)
+        columns.append(list(map(dumps, primary)))
+    n = len(batch.ids)
+    values = np.round(
+        np.hstack([np.asarray(scored.scores[a], dtype=np.float64).reshape(n, -1) for a in enc.axes]),
+        SCORE_DECIMALS,
+    ).tolist()
+    flags = ["true" if t else "false" for t in batch.truncated]
+    lines = [
+        template % (*texts, *row, flag)
+        for texts, row, flag in zip(zip(*columns, strict=True), values, flags, strict=True)
+    ]
     return "".join(lines).encode("utf-8")
 
 

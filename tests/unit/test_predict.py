@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -513,6 +514,33 @@ def test_a_tampered_model_is_refused(model_dir, rows, tmp_path):
         fh.write(b"\0")
     with pytest.raises(ModelError, match="sha256 mismatch"):
         run(copy, write_jsonl(tmp_path / "in.jsonl", rows), tmp_path / "o.jsonl")
+
+
+def test_the_fast_jsonl_encoder_takes_any_label_and_field_name() -> None:
+    """Names are JSON inside a %-template: a "%" in a label or a kept field's name is text, not a placeholder."""
+    labels = {"themes": ["50% tariffs", "%s", "plain"], "regions": []}
+    enc = P.Encoding("jsonl", ("themes", "regions"), labels, keep_fields=("100%",))
+    batch = P.Batch(["a", "b%d"], ["", ""], ["x", "y"], [False, True], {"100%": ["%r", 3]})
+    scores = {"themes": np.array([[0.1, 0.25, 0.123456789], [1.0, 0.0, 0.5]]), "regions": np.zeros((2, 0))}
+    scored = P.Scored(batch, scores, {"themes": [["%s"], []], "regions": [[], []]})
+    fast = encode._encode_jsonl_fast(enc, scored)
+    assert fast == encode._encode_jsonl(encode._rows(enc, scored))
+    assert json.loads(fast.splitlines()[0])["scores"]["themes"] == {
+        "50% tariffs": 0.1,
+        "%s": 0.25,
+        "plain": 0.123457,
+    }
+    assert (
+        encode._encode_jsonl_fast(
+            enc,
+            P.Scored(
+                P.Batch(),
+                {"themes": np.zeros((0, 3)), "regions": np.zeros((0, 0))},
+                {"themes": [], "regions": []},
+            ),
+        )
+        == b""
+    )
 
 
 def test_the_fast_jsonl_encoder_writes_what_json_dumps_writes(model_dir, rows):
