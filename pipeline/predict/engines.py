@@ -93,7 +93,8 @@ class SplitEngine(Engine):
 
     Forked children score the parts, inheriting the loaded model and the tables it built, and send their
     encoded output back through a pipe. The first chunk is one part per process (``first_size``), so the
-    other cores start after fewer rows are read. (Building the tagger's tables here before the first fork,
+    other cores start after fewer rows are read, and this process's part of it is half a child's (it reads the
+    next chunk before it scores its part). (Building the tagger's tables here before the first fork,
     for the children to inherit, was measured slower: a child builds its own while this process reads the
     next chunk, off the critical path.) Two chunks are in flight: while children score one, this process
     reads the next. The first chunk (submitted while none is in flight) leaves its first part to this
@@ -123,6 +124,8 @@ class SplitEngine(Engine):
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
         mine = not self.running
+        if mine:  # this process reads the next chunk before it scores its part: its part is half a child's
+            bounds = [0, *(n * (2 * i - 1) // (2 * k - 1) for i in range(1, k + 1))]
         split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
         for lo, hi in pairwise(bounds[1:] if mine else bounds):
