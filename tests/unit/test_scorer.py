@@ -117,6 +117,35 @@ def test_python_and_arrow_tokenizers_give_the_same_counts(tagger: NewsTagger, do
     assert np.array_equal(np.asarray(python.sum(axis=1)).ravel(), in_vocabulary)
 
 
+def test_the_token_table_gives_the_ids_of_the_dict(tagger: NewsTagger, docs, monkeypatch) -> None:
+    vec = dict(tagger.featurizer_.blocks_)["word"]
+    counter = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    monkeypatch.setattr(scoring, "TOKEN_TABLE_AFTER", 10**9)
+    by_dict = counter.counts(docs["text"]).to_scipy()
+    assert counter._tokens is None
+    monkeypatch.setattr(scoring, "TOKEN_TABLE_AFTER", 0)
+    by_table = counter.counts(docs["text"]).to_scipy()
+    assert counter._tokens is not None and by_dict.nnz > 100
+    assert (by_dict != by_table).nnz == 0
+
+
+def test_the_token_table_at_the_edges_of_its_keys() -> None:
+    """Tokens of 1, 8, 9, 16 and 17 bytes, one whose first 16 bytes are a word, the separator, and an empty
+    word in the vocabulary (the words after it keep their ids)."""
+    words = ["ab", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq", "x_1", "2025", "", "zz"]
+    word_id = {w: i for i, w in enumerate(words)}
+    table = scoring.TokenTable("\x00".join(words).encode(), word_id)
+    tokens = [
+        "ab", "a", "\x01", "abcdefgh", "abcdefghi", "abcdefghij", "abcdefghijklmnop", "abcdefghijklmnopq",
+        "abcdefghijklmnopz", "abcdefghijklmnopqr", "x_1", "2025", "zz", "zzz", "ba", "abcdefg",
+    ]  # fmt: skip
+    want = [-2 if t == "a" else -3 if t == "\x01" else word_id.get(t, -1) for t in tokens]
+    assert want[12] == 8 and want[8] == -1
+    assert table.ids_of(("  ".join(tokens) + " ").encode()).tolist() == want
+    assert table.ids_of(" ".join(tokens).encode()).tolist() == want  # no space at either end
+    assert table.ids_of(b"").tolist() == [] and table.ids_of(b"   ").tolist() == []
+
+
 def test_pair_table_finds_what_a_binary_search_finds() -> None:
     rng = np.random.default_rng(1)
     for n in (0, 1, 5, 1000, 60_000):
