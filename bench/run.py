@@ -1,7 +1,8 @@
 """``make bench`` / ``make bench-quick``: newstag side by side with fastText, a plain TF-IDF + linear SVM and a
 gazetteer-only region baseline, on identical splits, on this machine, in one run.
 
-    python -m bench.run [--quick] [--only r90|reuters|bbc|world|scale|latency ...] [--repeats N] [--no-cli]
+    python -m bench.run [--quick] [--only r90|reuters|bbc|world|scale|latency ...] [--repeats N]
+                        [--latency-repeats N] [--no-cli]
 
 Protocol (also written at the top of ``bench/results.md``):
 
@@ -592,6 +593,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run only this part (repeatable); results go to bench/out/only/",
     )
     p.add_argument("--repeats", type=int, default=None, help="child runs per system (default 3, quick 1)")
+    p.add_argument(
+        "--latency-repeats",
+        type=int,
+        default=None,
+        help="whole-process runs of each latency command (default 5, quick 3; the table gives their median)",
+    )
     p.add_argument("--no-cli", action="store_true", help="skip the file-to-file measurements and scale curve")
     p.add_argument(
         "--scale-sizes",
@@ -627,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in DATASETS if not only or n in only]
     do_scale = not args.no_cli and (not only or "scale" in only)
     do_latency = not args.no_cli and (not only or "latency" in only)
-    latency_repeats = 3 if quick else 5
+    latency_repeats = args.latency_repeats or (3 if quick else 5)
     dest = args.out.resolve() if args.out else (OUT / "only" if only else BENCH)
     (OUT / "tmp").mkdir(parents=True, exist_ok=True)
 
