@@ -182,9 +182,8 @@ def _keys16(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple
     16 bytes without zero bytes is its key exactly)."""
     padded = np.zeros(len(codes) + 16, dtype=np.uint8)
     padded[: len(codes)] = codes
-    eights = np.ndarray(
-        (len(codes) + 9,), dtype="<u8", buffer=padded, strides=(1,)
-    )  # the 8 bytes from each offset
+    # the 8 bytes from each offset, read unaligned
+    eights = np.ndarray((len(codes) + 9,), dtype="<u8", buffer=padded, strides=(1,))
     out = []
     for shift in (0, 8):
         kept = np.clip(lengths - shift, 0, 8).astype(np.uint64)
