@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import signing
-from pipeline.artifacts import SCORER_SHA_TAG, SHA_TAG, mlmodel_fields
+from pipeline.artifacts import SCORER_SHA_TAG, SHA_TAG
 from pipeline.errors import ModelError
 
 STORE_SCHEMES = ("models:/", "runs:/")
@@ -126,18 +126,8 @@ def read_mlmodel(model_dir: Path) -> ModelInfo:
     mlmodel = model_dir / "MLmodel"
     if not mlmodel.is_file():
         raise ModelError(f"{model_dir}: not an MLflow model folder (no MLmodel file)")
-    fields = signing.signed_mlmodel(model_dir)
-    if fields is None:  # signed before signatures recorded it, or not signed (refused by the check after)
-        import yaml
-
-        try:
-            # libyaml's safe loader when PyYAML has it: the same data, a tenth of the time of the Python one
-            spec = yaml.load(mlmodel.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            raise ModelError(f"{mlmodel}: unreadable: {exc}") from exc
-        if not isinstance(spec, dict):
-            raise ModelError(f"{mlmodel}: unreadable: not a YAML mapping")
-        fields = mlmodel_fields(spec)
+    # from MLmodel itself when signed before signatures recorded it, or not signed (refused by the check after)
+    fields = signing.signed_mlmodel(model_dir) or signing.read_mlmodel_fields(model_dir)
     scorer = fields["scorer"]
     return ModelInfo(
         uri=str(model_dir),
