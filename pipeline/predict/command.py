@@ -27,7 +27,7 @@ from pipeline.corpora.documents import Document, Fields, document_of, no_surroga
 from pipeline.corpora.files import detect_format, iter_rows
 from pipeline.errors import UsageError
 from pipeline.loading import load_tagger
-from pipeline.predict.encode import Batch, Encoding, warm_up
+from pipeline.predict.encode import Batch, Encoding, score_chunk
 from pipeline.predict.engines import Engine, make_engine
 from pipeline.predict.sinks import Chunk, FileSink, Progress, StreamSink, run_files
 from pipeline.scoring import MODEL_HOME, REGION_AXIS
@@ -618,6 +618,15 @@ class _LineSink(StreamSink):
         self.state.count(chunk)
 
 
+def _warm_up(tagger: Any, enc: Encoding) -> float:
+    """Score one throw-away document, so that tables the tagger builds on first use do not delay the first
+    line; returns the seconds it took."""
+    start = time.perf_counter()
+    keep = {name: [None] for name in enc.keep_fields}
+    score_chunk(tagger, enc, Batch(["warm-up"], [""], ["warm up"], [False], keep))
+    return time.perf_counter() - start
+
+
 def _tag_lines(
     rows: Iterator[tuple[int, Any]], tagger: Any, enc: Encoding, read: ReadOptions, input: str
 ) -> tuple[Progress, float, float]:
@@ -627,9 +636,7 @@ def _tag_lines(
     flushed; the time spent waiting for input is not counted).
     """
     sink = _LineSink(enc.fmt, enc)
-    start = time.perf_counter()
-    warm_up(tagger, enc)
-    warm = time.perf_counter() - start
+    warm = _warm_up(tagger, enc)
     busy = [0.0]
 
     def timed(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:

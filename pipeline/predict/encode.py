@@ -138,13 +138,6 @@ def score_chunk(tagger: Any, enc: Encoding, batch: Batch) -> bytes:
     return encode_scored(enc, Scored(batch, scores, labels, evidence, primary))
 
 
-def warm_up(tagger: Any, enc: Encoding) -> None:
-    """Score one throw-away document, so that the tables the tagger builds on first use (the gazetteer index,
-    the word ids) are built now: before the first line of a stream."""
-    keep = {name: [None] for name in enc.keep_fields}
-    score_chunk(tagger, enc, Batch(["warm-up"], [""], ["warm up"], [False], keep))
-
-
 def encode_scored(enc: Encoding, scored: Scored) -> bytes:
     """The output bytes of a scored batch in ``enc.fmt``."""
     if enc.fmt == "jsonl" and scored.evidence is None and enc.top_k is None:
