@@ -92,15 +92,12 @@ class SplitEngine(Engine):
     """This process, with a chunk of ``2 * SPLIT_PART`` documents or more split across up to ``parts`` processes.
 
     Forked children score the parts, inheriting the loaded model and the tables it built, and send their
-    encoded output back through a pipe. The first chunk is one part per process (``first_size``), so the
-    other cores start after fewer rows are read, and this process's part of it is half a child's (it reads the
-    next chunk before it scores its part). (Building the tagger's tables here before the first fork,
-    for the children to inherit, was measured slower: a child builds its own while this process reads the
-    next chunk, off the critical path.) Two chunks are in flight: while children score one, this process
-    reads the next. The first chunk (submitted while none is in flight) leaves its first part to this
-    process, which scores it before it starts the next chunk's children (they inherit the tables and caches
-    that scoring built) or when the result is asked for; later chunks go to children whole, so that no core
-    waits for this process. The parts are joined in order: the bytes one process writes (JSON Lines and CSV
+    encoded output back through a pipe. Two chunks are in flight: while children score one, this process
+    reads the next. The first chunk (submitted while none is in flight) is one part per process
+    (``first_size``), so the other cores start after fewer rows are read; it leaves its first part, half a
+    child's since this process also reads the next chunk, to this process, which scores it before it starts
+    the next chunk's children (they inherit the tables and caches that scoring built) or when the result is
+    asked for; later chunks go to children whole, so that no core waits for this process. The parts are joined in order: the bytes one process writes (JSON Lines and CSV
     output, whose chunks are rows). A child shares nothing writable with the run: it closes every inherited
     file but its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never
     running the parent's clean-up; children whose chunk is not collected are killed by ``close``.
@@ -120,12 +117,13 @@ class SplitEngine(Engine):
         k = min(self.parts, n // SPLIT_PART)
         if k < 2:
             return super().submit(batch)
-        bounds = [n * i // k for i in range(k + 1)]
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
         mine = not self.running
         if mine:  # this process reads the next chunk before it scores its part: its part is half a child's
             bounds = [0, *(n * (2 * i - 1) // (2 * k - 1) for i in range(1, k + 1))]
+        else:
+            bounds = [n * i // k for i in range(k + 1)]
         split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
         for lo, hi in pairwise(bounds[1:] if mine else bounds):
