@@ -294,7 +294,7 @@ class WordCounter:
         self.pattern = re.compile(DEFAULT_TOKEN_PATTERN)
         self._arrow: Any = None  # the words as an Arrow array, built on first use
         self._pairs: PairTable | None = None  # the bigrams as a hash table (see PAIR_TABLE_AFTER)
-        self._tokens: TokenTable | None = None  # the words as a table for large batches (TOKEN_TABLE_FROM)
+        self._tokens: TokenTable | None = None  # the words as a table for large batches (TOKEN_TABLE_AFTER)
         self.searched = 0  # bigrams looked up by binary search so far
         self.python_chars = 0  # characters tokenized in Python so far (see ARROW_IMPORT_AFTER)
         self.vocabulary: Mapping[str, int] | None = None  # the vocabulary it was built from, when known
