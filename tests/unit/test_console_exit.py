@@ -4,6 +4,7 @@ teardown, but only once every other exit handler has run and the output is compl
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,35 @@ def test_exit_codes_are_mains(tmp_path, args, code, fast) -> None:
     assert handled and torn_down is not fast
     if "--help" in args:
         assert done.stdout.rstrip().endswith("(stdout holds the output)")  # flushed whole
+
+
+# the threads of this process once the command has run and numpy is imported, and the OpenBLAS setting
+THREADS = """import os, sys
+from pipeline import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit:
+    pass
+import numpy
+print(len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"))
+"""
+
+
+def threads_and_setting(code: str, *args: str, preset: str | None = None) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if preset:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    threads, setting = done.stdout.split()[-2:]
+    return int(threads), setting
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
+def test_predict_runs_without_openblas_threads_unless_asked() -> None:
+    plain, setting = threads_and_setting(THREADS, "models", "--help")  # other commands (training): as is
+    assert setting == "None"
+    assert threads_and_setting(THREADS, "predict", "--help") == (1, "1")  # no spinning thread pool
+    assert threads_and_setting(THREADS, "predict", "--help", preset="2") == (min(2, plain), "2")  # the user's
