@@ -43,6 +43,8 @@ def _init_worker(info: ModelInfo, enc: Encoding) -> None:
 
 
 def _score_in_worker(batch: Batch) -> bytes:
+    if len(batch.ids) >= SPLIT_PART:
+        reuse_freed_memory()
     return score_chunk(_WORKER["tagger"], _WORKER["enc"], batch)
 
 
@@ -56,6 +58,29 @@ class _Done:
         return self.value
 
 
+def reuse_freed_memory() -> None:
+    """Make glibc's ``malloc`` serve large arrays (up to ``FREED_MEMORY_KEPT``) from memory this process freed
+    before, instead of mapping fresh pages for each and unmapping them when it is freed (once per process and
+    its forked children; nothing elsewhere than Linux).
+
+    Scoring a chunk allocates and frees arrays of a few MB many times over; by default glibc keeps returning
+    them to the system, so they are page-faulted in and zeroed again and again: about 8,000 faults for each
+    1,000 Reuters articles, none once freed memory is reused; 3,000 articles, default engine: 84 ms less CPU.
+    """
+    if _WORKER.get("malloc_tuned") or not sys.platform.startswith("linux"):
+        return
+    _WORKER["malloc_tuned"] = True
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):  # a C library without mallopt (musl)
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_mmap_threshold, FREED_MEMORY_KEPT)
+    mallopt(m_trim_threshold, 2 * FREED_MEMORY_KEPT)
+
+
 class Engine:
     """Where chunks are scored: ``submit(batch)`` returns a future; ``in_flight`` bounds memory."""
 
@@ -67,6 +92,8 @@ class Engine:
 
     def submit(self, batch: Batch) -> Any:
         """A future of the encoded output of ``batch``."""
+        if len(batch.ids) >= SPLIT_PART:
+            reuse_freed_memory()
         return _Done(score_chunk(self.tagger, self.enc, batch))
 
     def close(self) -> None:
@@ -76,6 +103,10 @@ class Engine:
 SPLIT_PART = 500
 """Fewest documents of a chunk that ``SplitEngine`` gives a forked process: forking a loaded model and piping
 its output back cost a few ms here, scoring 500 Reuters-length documents about 80 ms."""
+
+FREED_MEMORY_KEPT = 32 << 20
+"""Largest allocation that ``reuse_freed_memory`` keeps on the heap (glibc's own ceiling for its moving
+threshold on 64-bit systems); the heap's free top is returned to the system beyond twice that."""
 
 _PART_HEADER = struct.Struct("<BQ")  # a forked part's answer: 0 and its output's length, or 1 and an error's
 
@@ -117,6 +148,7 @@ class SplitEngine(Engine):
         k = min(self.parts, n // SPLIT_PART)
         if k < 2:
             return super().submit(batch)
+        reuse_freed_memory()  # before the fork: the children inherit it
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
         mine = not self.running

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +205,46 @@ def test_the_first_chunk_is_one_part_per_process(model_dir, small_parts, tmp_pat
     options = P.ReadOptions(Fields(), (), 100)
     read = P.read_chunks(iter_rows(str(inp), "jsonl"), options, 20, str(inp), 0, 0, None, engine.first_size)
     assert [len(c.batch.ids) for c in read] == [15, 20, 5]
+
+
+# a chunk's pattern: a few arrays of some MB alive together, then freed; the page faults of repeating it
+CHURN = """import resource, sys
+import numpy as np
+from pipeline.predict import engines
+def faults_of_churn():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        live = [np.ones(500_000) for _ in range(6)]  # 4 MB each
+        del live
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+faults_of_churn()
+print(faults_of_churn(), end=" ")
+engines.reuse_freed_memory()
+faults_of_churn()
+print(faults_of_churn())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_freed_memory_is_reused_instead_of_faulted_in_again() -> None:
+    done = subprocess.run([sys.executable, "-c", CHURN], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split())
+    assert before > 5 * 6 * 900  # by default each 4 MB array is new memory, about 1,000 pages faulted in
+    assert after < 100
+
+
+def test_malloc_is_tuned_for_large_chunks_only_and_before_a_fork(
+    model_dir, batch, small_parts, monkeypatch
+) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    calls: list[str] = []
+    engine = engines.SplitEngine(tagger, enc, 3)
+    monkeypatch.setattr(engines, "reuse_freed_memory", lambda: calls.append(f"forked {engine.forked}"))
+    one = engines.Engine(tagger, enc)
+    one.submit(engines._part(batch, 0, 4)).result()  # fewer than SPLIT_PART documents: as is
+    assert calls == []
+    one.submit(batch).result()
+    assert calls == ["forked 0"]
+    engine.submit(batch).result()
+    assert calls == ["forked 0", "forked 0"]  # before the first child is forked
