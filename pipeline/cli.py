@@ -156,10 +156,16 @@ def _predict_paths(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     _predict_paths(args)
-    from pipeline.predict import predict_command, summary_lines
+    from pipeline.loading import drop_read_ahead, read_ahead
 
-    options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
-    summary = predict_command(**options)
+    read_ahead(args.model)  # the scorer file read and hashed while the imports below run
+    try:
+        from pipeline.predict import predict_command, summary_lines
+
+        options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "json")}
+        summary = predict_command(**options)
+    finally:
+        drop_read_ahead()  # a run that failed before its model was loaded
     if args.json or not args.quiet:  # the summary line on stderr; JSON on stdout unless the output is there
         out = sys.stdout if args.json and args.output != "-" else sys.stderr
         _emit(summary, args.json, summary_lines, out)

@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +32,7 @@ from e2e.test_serve import start_serve, stop
 from reliability_support import assert_clean_failure, cli_env, run_cli
 from test_security import logged_store
 
-from pipeline import signing
+from pipeline import cli, loading, signing
 from pipeline.artifacts import SCORER_FILE, TAGGER_FILE, sha256_file
 from pipeline.errors import ModelError
 from pipeline.loading import load_tagger
@@ -358,6 +359,50 @@ def test_mlmodel_fields_changed_in_the_signature_are_refused(store, tmp_path: Pa
     assert signing.signed_mlmodel(folder) is None
     with pytest.raises(ModelError, match="the signature does not match its file list"):
         load_tagger(str(folder))
+
+
+# ------------------------------------------------------------------------------------------------ read ahead
+
+
+def read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "newstag-read-ahead"]
+
+
+def test_a_scorer_read_ahead_is_checked_like_one_read_at_load_and_never_outlives_it(store, tmp_path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(store["export"], folder)
+    scorer = folder / "artifacts" / SCORER_FILE
+    intact = scorer.read_bytes()
+    changed = intact[:-1] + bytes([intact[-1] ^ 1])
+    scorer.write_bytes(changed)  # changed before it is read ahead: refused as if read at load
+    loading.read_ahead(str(folder))
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        load_tagger(str(folder))
+    assert not loading._READ_AHEAD and not read_ahead_threads()
+    scorer.write_bytes(intact)
+    loading.read_ahead(str(folder))
+    loading._READ_AHEAD[0].thread.join()
+    scorer.write_bytes(changed)  # changed after: the loader parses the intact bytes it checked, read ahead
+    assert load_tagger(str(folder))[1].run_id == store["run_id"]
+    assert not loading._READ_AHEAD and not read_ahead_threads()
+    with pytest.raises(ModelError, match="sha256 mismatch"):  # read at load: the changed bytes
+        load_tagger(str(folder))
+    scorer.write_bytes(intact)
+
+
+def test_predict_drops_its_read_ahead_when_it_fails_before_the_load(store, tmp_path: Path) -> None:
+    args = [
+        "predict",
+        "-m",
+        str(store["export"]),
+        "-i",
+        str(tmp_path / "missing.jsonl"),
+        "-o",
+        "-",
+        "--quiet",
+    ]
+    assert cli.main(args) == 2  # the input is checked before the model is loaded
+    assert not loading._READ_AHEAD and not read_ahead_threads()
 
 
 # ------------------------------------------------------------------------------------------------ serve
