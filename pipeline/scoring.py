@@ -154,6 +154,10 @@ class PairTable:
         return out
 
 
+BIGRAMS_PER_CHAR = 1 / 8
+"""Bigram look-ups per character that ``WordCounter.expect`` assumes before a counter has counted any
+(Reuters articles: about 1 per 6.5 characters)."""
+
 TOKEN_TABLE_AFTER = 12
 """A counter builds its ``TokenTable`` once the characters it has tokenized in Python, counting the batch at
 hand, reach this many per word of its vocabulary, and looks its ASCII tokens up in it from then on.
@@ -297,6 +301,7 @@ class WordCounter:
         self._tokens: TokenTable | None = None  # the words as a table for large batches (TOKEN_TABLE_AFTER)
         self.searched = 0  # bigrams looked up by binary search so far
         self.python_chars = 0  # characters tokenized in Python so far (see ARROW_IMPORT_AFTER)
+        self.bigrams_per_char = BIGRAMS_PER_CHAR  # as last counted here (``expect``)
         self.vocabulary: Mapping[str, int] | None = None  # the vocabulary it was built from, when known
         table = bytearray(b" " * 256)
         for c in _WORD_CHARS + _UPPER:
@@ -396,7 +401,7 @@ class WordCounter:
         joined_text = f" {_DOC_BREAK} ".join(docs)
         text = joined_text.encode("ascii").translate(self._batch_table)
         if self._tokens is None and self.python_chars >= TOKEN_TABLE_AFTER * self.n_words:
-            self._tokens = TokenTable("\x00".join(self.words).encode("utf-8"), self.word_id)
+            self._build_token_table()
         if self._tokens is not None:
             ids = self._tokens.ids_of(text)
         else:
@@ -405,6 +410,19 @@ class WordCounter:
         local = np.cumsum(ids == _BREAK_ID)
         keep = ids >= -1  # drops the breaks and the one-character tokens
         return local[keep], ids[keep]
+
+    def _build_token_table(self) -> None:
+        self._tokens = TokenTable("\x00".join(self.words).encode("utf-8"), self.word_id)
+
+    def expect(self, chars: int) -> None:
+        """Build now the tables (``TokenTable``, ``PairTable``) that the rules (``TOKEN_TABLE_AFTER``,
+        ``PAIR_TABLE_AFTER``) call for once the ``chars`` characters that processes about to be forked from
+        this one will tokenize are counted with this process's own work: each such process then inherits
+        them instead of building its own. Their bigram look-ups are estimated from this counter's last batch.
+        Nothing is recorded: each process's later choices count its own work only."""
+        if self._tokens is None and self.python_chars + chars >= TOKEN_TABLE_AFTER * self.n_words:
+            self._build_token_table()
+        self._bigram_table(int(chars * self.bigrams_per_char))
 
     def _regex_ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Documents tokenized with scikit-learn's pattern (after lower-casing when ``lowercase``)."""
@@ -445,6 +463,7 @@ class WordCounter:
         if self.max_n == 2 and len(ids) > 1 and len(self.bigram_keys):
             pair = (doc[1:] == doc[:-1]) & (ids[:-1] >= 0) & (ids[1:] >= 0)
             query = ids[:-1][pair] * self.n_words + ids[1:][pair]
+            self.bigrams_per_char = len(query) / max(1, sum(map(len, docs)))
             cols = self._bigram_cols(query)
             found = cols >= 0
             keys.append(doc[:-1][pair][found] * self.n_features + cols[found])
@@ -464,10 +483,19 @@ class WordCounter:
             (n, self.n_features),
         )
 
+    def _bigram_table(self, queries: int) -> None:
+        """Build the ``PairTable`` once the look-ups searched so far and ``queries`` more call for it."""
+        looked_up = self.searched + queries
+        if (
+            self._pairs is None
+            and len(self.bigram_keys)
+            and looked_up >= PAIR_TABLE_AFTER * len(self.bigram_keys)
+        ):
+            self._pairs = PairTable(self.bigram_keys, self.bigram_cols)
+
     def _bigram_cols(self, query: np.ndarray) -> np.ndarray:
         """The column of each bigram key of ``query``, -1 for a bigram outside the vocabulary."""
-        if self._pairs is None and self.searched + len(query) >= PAIR_TABLE_AFTER * len(self.bigram_keys):
-            self._pairs = PairTable(self.bigram_keys, self.bigram_cols)
+        self._bigram_table(len(query))
         if self._pairs is not None:
             return self._pairs.get(query)
         self.searched += len(query)
@@ -1175,6 +1203,13 @@ class Scorer(ScoringMixin):
                 a["gaz_firsts"].tobytes() if "gaz_firsts" in a else None,  # scorers compiled before: None
             )
         return self._places
+
+    def expect(self, titles: Sequence[str], texts: Sequence[str]) -> None:
+        """Prepare for documents that processes about to be forked from this one will score
+        (``WordCounter.expect``)."""
+        if any(name == "word" for name, _ in self.blocks):
+            chars = sum(map(len, texts)) + (sum(map(len, titles)) if self.include_title else 0)
+            self._word_counter().expect(chars)
 
     def _word_block(self, docs: Sequence[str]) -> Any:
         w = self.meta["word"]

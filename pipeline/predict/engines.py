@@ -122,7 +122,8 @@ def available_cores() -> int:
 class SplitEngine(Engine):
     """This process, with a chunk of ``2 * SPLIT_PART`` documents or more split across up to ``parts`` processes.
 
-    Forked children score the parts, inheriting the loaded model and the tables it built, and send their
+    Forked children score the parts, inheriting the loaded model and the tables it built (built before the
+    fork when the children's share of the chunk calls for them: ``Scorer.expect``), and send their
     encoded output back through a pipe. Two chunks are in flight: while children score one, this process
     reads the next. The first chunk (submitted while none is in flight) is one part per process
     (``first_size``), so the other cores start after fewer rows are read; it leaves its first part, half a
@@ -158,7 +159,11 @@ class SplitEngine(Engine):
             bounds = [n * i // k for i in range(k + 1)]
         split = _Split(self, _part(batch, 0, bounds[1]) if mine else None)
         self.running.append(split)
-        for lo, hi in pairwise(bounds[1:] if mine else bounds):
+        children = bounds[1:] if mine else bounds
+        expect = getattr(self.tagger, "expect", None)  # a scorer's tables, built once for all the children
+        if expect is not None:
+            expect(batch.titles[children[0] :], batch.texts[children[0] :])
+        for lo, hi in pairwise(children):
             pid, fd = _fork_scoring(self.tagger, self.enc, _part(batch, lo, hi))
             self.forked += 1
             split.children.append((pid, fd, f"documents {lo + 1}-{hi} of the chunk"))

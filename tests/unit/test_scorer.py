@@ -174,6 +174,26 @@ def test_counts_are_the_same_with_the_bigram_table_as_with_the_search(tagger: Ne
     assert small._pairs is None  # a short run never pays for the table
 
 
+def test_expected_work_of_forked_processes_builds_the_tables_here_and_records_nothing(
+    tagger: NewsTagger, docs, monkeypatch
+) -> None:
+    vec = dict(tagger.featurizer_.blocks_)["word"]
+    counter = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    text = docs["text"]
+    chars = sum(map(len, text))
+    counter.expect(1)  # a document's worth: no table is worth building
+    assert counter._tokens is None and counter._pairs is None
+    counter.expect(max(scoring.TOKEN_TABLE_AFTER * counter.n_words, 8 * 2 * len(counter.bigram_keys)))
+    assert counter._tokens is not None and counter._pairs is not None  # what the children would each build
+    assert counter.python_chars == 0 and counter.searched == 0  # this process's own counts are unchanged
+    fresh = WordCounter.from_vocabulary(vec.vocabulary_, (1, 2), True, np.float32)
+    fresh.searched = -(10**12)  # by dict and binary search
+    monkeypatch.setattr(scoring, "TOKEN_TABLE_AFTER", 10**9)
+    assert (counter.counts(text).to_scipy() != fresh.counts(text).to_scipy()).nnz == 0
+    assert fresh._tokens is None and fresh._pairs is None and chars > 0
+    assert counter.bigrams_per_char > 0  # measured on the batch just counted, for the next estimate
+
+
 def test_row_normalisation_matches_scikit_learn() -> None:
     rng = np.random.default_rng(0)
     lengths = [0, 1, 2, 7, 40, 300, 1, 0, 1500]

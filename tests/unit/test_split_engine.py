@@ -248,3 +248,16 @@ def test_malloc_is_tuned_for_large_chunks_only_and_before_a_fork(
     assert calls == ["forked 0"]
     engine.submit(batch).result()
     assert calls == ["forked 0", "forked 0"]  # before the first child is forked
+
+
+def test_the_children_inherit_tables_built_for_their_documents(
+    model_dir, batch, small_parts, monkeypatch
+) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(tagger, "expect", lambda titles, texts: seen.append((len(titles), len(texts))), False)
+    engine = engines.SplitEngine(tagger, enc, 3)
+    first = engine.submit(batch)  # the first chunk: this process keeps 11 of the 57 documents
+    later = engine.submit(batch)  # later chunks go to the children whole
+    first.result(), later.result()
+    assert seen == [(N - 11, N - 11), (N, N)]
