@@ -112,3 +112,35 @@ def test_predict_runs_without_openblas_threads_unless_asked() -> None:
     assert setting == "None"
     assert threads_and_setting(THREADS, "predict", "--help") == (1, "1")  # no spinning thread pool
     assert threads_and_setting(THREADS, "predict", "--help", preset="2") == (min(2, plain), "2")  # the user's
+
+
+def test_predict_runs_with_the_imported_objects_frozen_and_leaves_the_collector_as_it_was(
+    model_dir, tmp_path, monkeypatch
+) -> None:
+    import gc
+
+    from pipeline import cli
+    from pipeline import predict as predict_module
+
+    seen: list[tuple[bool, int]] = []
+    real = predict_module.predict_command
+
+    def watched(**options):
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
+        return real(**options)
+
+    monkeypatch.setattr(predict_module, "predict_command", watched)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in tiny_rows(20, 5)[0]))
+    ok = ["predict", "-m", str(model_dir), "-i", str(inp), "-o", str(tmp_path / "out.jsonl"), "--quiet"]
+    missing = ["predict", "-m", str(model_dir), "-i", str(tmp_path / "none.jsonl"), "-o", "-", "--quiet"]
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            assert cli.main(ok) == 0 and cli.main(missing) == 2
+            assert gc.isenabled() is enabled and gc.get_freeze_count() == 0  # as it was, nothing left frozen
+            assert [e for e, _ in seen] == [enabled, enabled]  # collecting while it scores, when it was
+            assert all(frozen > 10_000 for _, frozen in seen)  # not over the imported modules' objects
+            seen.clear()
+    finally:
+        gc.enable()
