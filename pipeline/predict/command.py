@@ -354,18 +354,22 @@ def read_chunks(
     consumed: int,
     trace: RowTrace | None = None,
     first_size: int | None = None,
+    ahead: bool = False,
 ) -> Iterator[Chunk]:
     """Chunks of up to ``batch_size`` documents (rejected rows ride along with the chunk they fall in); the
     first of them up to ``first_size`` when given (an engine that starts sooner on a smaller chunk).
 
-    With a ``trace``, every row is added to it, and each chunk carries the trace's sha256 at its end.
+    With a ``trace``, every row is added to it, and each chunk carries the trace's sha256 at its end. With
+    ``ahead``, one row is read ahead, so that a chunk knows whether it is the input's last (never for a
+    stream, whose next line may not have been written yet).
     """
     fields, keep, index, read = options.fields, options.keep, first_index, 0
     size = min(batch_size, first_size or batch_size)
     docs: list[Document] = []
     kept: list[Mapping[str, Any]] = []  # the rows of ``docs``, when columns are kept
     rejects: list[dict[str, Any]] = []
-    for line, row in rows:
+    peeking = _Ahead(rows) if ahead else None
+    for line, row in peeking or rows:
         read += 1
         doc = _document_or_reject(line, row, fields, file, trace)
         if trace is not None:
@@ -378,10 +382,46 @@ def read_chunks(
                 kept.append(row)
         if len(docs) >= size or len(rejects) >= size:
             consumed += read
-            yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read, _digest(trace))
+            last = peeking is not None and peeking.ended
+            yield Chunk(index, consumed, _batch(docs, kept, options), rejects, read, _digest(trace), last)
             index, read, docs, kept, rejects, size = index + 1, 0, [], [], [], batch_size
     if read:
-        yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read, _digest(trace))
+        yield Chunk(index, consumed + read, _batch(docs, kept, options), rejects, read, _digest(trace), True)
+
+
+_END: Any = object()
+
+
+class _Ahead:
+    """Rows read one ahead: ``ended`` once the row last returned was the last. An error reading ahead is
+    raised when that row is asked for, as it would have been without reading ahead."""
+
+    def __init__(self, rows: Iterable[tuple[int, Any]]) -> None:
+        self.rows = iter(rows)
+        self.following: Any = self._read()
+
+    def _read(self) -> Any:
+        try:
+            return next(self.rows, _END)
+        except Exception as exc:  # raised in turn by __next__
+            return exc
+
+    @property
+    def ended(self) -> bool:
+        return self.following is _END
+
+    def __iter__(self) -> _Ahead:
+        return self
+
+    def __next__(self) -> tuple[int, Any]:
+        row = self.following
+        if row is _END:
+            raise StopIteration
+        if isinstance(row, Exception):
+            self.following = _END
+            raise row
+        self.following = self._read()
+        return row
 
 
 def _digest(trace: RowTrace | None) -> str:
@@ -414,7 +454,7 @@ def run_chunks(chunks: Iterable[Chunk], engine: Engine, sink: Any, on_chunk: Cal
         on_chunk(chunk)
 
     for chunk in chunks:
-        pending.append((chunk, engine.submit(chunk.batch) if chunk.batch.ids else None))
+        pending.append((chunk, engine.submit(chunk.batch, chunk.last) if chunk.batch.ids else None))
         while len(pending) >= engine.in_flight:
             write_oldest()
     while pending:
@@ -522,6 +562,7 @@ def _write_chunks(
             state.consumed,
             trace,
             scorer.first_size,
+            scorer.wants_last,
         )
         bar = _progress_bar(_total_rows(run.input, run.in_fmt), state.consumed, run.quiet)
         run_chunks(chunks, scorer, sink, lambda c: bar.update(c.read))

@@ -86,12 +86,13 @@ class Engine:
 
     in_flight = 1
     first_size: int | None = None  # the largest first chunk it wants (None: any)
+    wants_last = False  # whether ``submit`` is told which chunk is the input's last (read one row ahead)
 
     def __init__(self, tagger: Any, enc: Encoding) -> None:
         self.tagger, self.enc = tagger, enc
 
-    def submit(self, batch: Batch) -> Any:
-        """A future of the encoded output of ``batch``."""
+    def submit(self, batch: Batch, last: bool = False) -> Any:
+        """A future of the encoded output of ``batch`` (``last``: no chunk follows it)."""
         if len(batch.ids) >= SPLIT_PART:
             reuse_freed_memory()
         return _Done(score_chunk(self.tagger, self.enc, batch))
@@ -129,13 +130,16 @@ class SplitEngine(Engine):
     (``first_size``), so the other cores start after fewer rows are read; it leaves its first part, half a
     child's since this process also reads the next chunk, to this process, which scores it before it starts
     the next chunk's children (they inherit the tables and caches that scoring built) or when the result is
-    asked for; later chunks go to children whole, so that no core waits for this process. The parts are joined in order: the bytes one process writes (JSON Lines and CSV
-    output, whose chunks are rows). A child shares nothing writable with the run: it closes every inherited
+    asked for; later chunks go to children whole, so that no core waits for this process, except the input's
+    last (``submit(..., last=True)``: the command reads one row ahead), of which this process, with nothing
+    left to read, scores a part as large as a child's (1,000 Reuters articles: 432 -> 392 ms). The parts are
+    joined in order: the bytes one process writes (JSON Lines and CSV output, whose chunks are rows). A child shares nothing writable with the run: it closes every inherited
     file but its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never
     running the parent's clean-up; children whose chunk is not collected are killed by ``close``.
     """
 
     in_flight = 2
+    wants_last = True
 
     def __init__(self, tagger: Any, enc: Encoding, parts: int) -> None:
         super().__init__(tagger, enc)
@@ -144,7 +148,7 @@ class SplitEngine(Engine):
         self.forked = 0  # processes forked so far
         self.running: list[_Split] = []  # submitted chunks whose result has not been taken yet
 
-    def submit(self, batch: Batch) -> Any:
+    def submit(self, batch: Batch, last: bool = False) -> Any:
         n = len(batch.ids)
         k = min(self.parts, n // SPLIT_PART)
         if k < 2:
@@ -152,8 +156,10 @@ class SplitEngine(Engine):
         reuse_freed_memory()  # before the fork: the children inherit it
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
-        mine = not self.running
-        if mine:  # this process reads the next chunk before it scores its part: its part is half a child's
+        mine = last or not self.running
+        if last:  # nothing left to read: this process scores a part as large as a child's
+            bounds = [n * i // k for i in range(k + 1)]
+        elif mine:  # this process reads the next chunk before it scores its part: its part is half a child's
             bounds = [0, *(n * (2 * i - 1) // (2 * k - 1) for i in range(1, k + 1))]
         else:
             bounds = [n * i // k for i in range(k + 1)]
@@ -322,7 +328,7 @@ class ProcessEngine(Engine):
         self.pool.submit(len, ()).result()  # start the workers now (all at once when forking)
         self.in_flight = 2 * jobs
 
-    def submit(self, batch: Batch) -> Any:
+    def submit(self, batch: Batch, last: bool = False) -> Any:
         return self.pool.submit(_score_in_worker, batch)
 
     def close(self) -> None:
@@ -354,7 +360,7 @@ class DaskEngine(Engine):
         # the tagger travels once to every worker and stays there
         self.tagger_future = self.client.scatter(tagger, broadcast=True)
 
-    def submit(self, batch: Batch) -> Any:
+    def submit(self, batch: Batch, last: bool = False) -> Any:
         return self.client.submit(score_chunk, self.tagger_future, self.enc, batch, pure=False)
 
     def close(self) -> None:

@@ -48,6 +48,7 @@ class Chunk:
     rejects: list[dict[str, Any]] = field(default_factory=list)  # {"line", "id", "reason"} per rejected row
     read: int = 0
     prefix_sha256: str = ""  # of the rows consumed up to the end of this chunk (see command.RowTrace)
+    last: bool = False  # no row follows this chunk's (known when read one row ahead)
 
 
 @dataclass

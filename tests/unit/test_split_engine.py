@@ -261,3 +261,39 @@ def test_the_children_inherit_tables_built_for_their_documents(
     later = engine.submit(batch)  # later chunks go to the children whole
     first.result(), later.result()
     assert seen == [(N - 11, N - 11), (N, N)]
+
+
+def test_chunks_read_one_row_ahead_know_the_last_and_errors_come_when_they_did(tmp_path) -> None:
+    rows = [{"id": str(i), "text": f"Oil output in Paris rose {i}."} for i in range(40)]
+    inp = tmp_path / "in.jsonl"
+    options = P.ReadOptions(Fields(), (), 100)
+    for n, sizes, last in [(40, [15, 20, 5], [False, False, True]), (35, [15, 20], [False, True])]:
+        inp.write_text("".join(json.dumps(r) + "\n" for r in rows[:n]))
+        ahead = list(P.read_chunks(iter_rows(str(inp), "jsonl"), options, 20, str(inp), 0, 0, None, 15, True))
+        assert [len(c.batch.ids) for c in ahead] == sizes and [c.last for c in ahead] == last
+        plain = list(P.read_chunks(iter_rows(str(inp), "jsonl"), options, 20, str(inp), 0, 0, None, 15))
+        assert [c.batch.ids for c in plain] == [c.batch.ids for c in ahead]
+        assert not any(c.last for c in plain[:-1])
+
+    def breaks_after(k: int):
+        for i in range(k):
+            yield i + 1, rows[i]
+        raise OSError("the disk went away")
+
+    got = P.read_chunks(breaks_after(15), options, 20, "in.jsonl", 0, 0, None, 15, True)
+    first = next(got)  # the 15 rows read before the failing one: yielded before the error, as without ahead
+    assert len(first.batch.ids) == 15 and not first.last
+    with pytest.raises(OSError, match="went away"):
+        next(got)
+
+
+def test_the_last_chunk_is_shared_with_this_process_in_equal_parts(model_dir, batch, small_parts) -> None:
+    tagger, _, enc = loaded(model_dir, "jsonl")
+    want = P.Engine(tagger, enc).submit(batch).result()
+    assert P.SplitEngine.wants_last and not P.Engine.wants_last
+    engine = P.SplitEngine(tagger, enc, 3)
+    assert engine.submit(batch, last=True).result() == want
+    assert engine.forked == 2  # this process scored one of the three parts: nothing is left for it to read
+    first, later = engine.submit(batch), engine.submit(batch, last=True)
+    assert first.result() == want and later.result() == want
+    assert engine.forked == 2 + 2 + 2
