@@ -132,10 +132,12 @@ class SplitEngine(Engine):
     the next chunk's children (they inherit the tables and caches that scoring built) or when the result is
     asked for; later chunks go to children whole, so that no core waits for this process, except the input's
     last (``submit(..., last=True)``: the command reads one row ahead), of which this process, with nothing
-    left to read, scores a part as large as a child's (1,000 Reuters articles: 432 -> 392 ms). The parts are
-    joined in order: the bytes one process writes (JSON Lines and CSV output, whose chunks are rows). A child shares nothing writable with the run: it closes every inherited
-    file but its pipe (so it never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never
-    running the parent's clean-up; children whose chunk is not collected are killed by ``close``.
+    left to read, scores a part as large as a child's (1,000 Reuters articles: 432 -> 392 ms).
+
+    The parts are joined in order: the bytes one process writes (JSON Lines and CSV output, whose chunks are
+    rows). A child shares nothing writable with the run: it closes every inherited file but its pipe (so it
+    never holds the output's lock), dies on Ctrl-C and ends with ``os._exit``, never running the parent's
+    clean-up; children whose chunk is not collected are killed by ``close``.
     """
 
     in_flight = 2
@@ -156,10 +158,8 @@ class SplitEngine(Engine):
         reuse_freed_memory()  # before the fork: the children inherit it
         for split in self.running:  # this process's share of the chunk in flight first
             split.score_mine()
-        mine = last or not self.running
-        if last:  # nothing left to read: this process scores a part as large as a child's
-            bounds = [n * i // k for i in range(k + 1)]
-        elif mine:  # this process reads the next chunk before it scores its part: its part is half a child's
+        mine = last or not self.running  # last: nothing left to read, its part is as large as a child's
+        if mine and not last:  # this process reads the next chunk before it scores its part: half a child's
             bounds = [0, *(n * (2 * i - 1) // (2 * k - 1) for i in range(1, k + 1))]
         else:
             bounds = [n * i // k for i in range(k + 1)]
