@@ -603,6 +603,7 @@ def predict_command(
     stream: bool = False,
     home: str | None = None,
     columns: str | Sequence[str] | None = None,
+    keep_model: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Tag every document of ``input`` into ``output``; returns the run summary (see ``summary_lines``).
 
@@ -612,6 +613,8 @@ def predict_command(
     (``engines.SplitEngine``); 1 in this process alone; more in that many worker processes.
     ``home``: the publication's home country (ISO code), "none", or None for the model's own.
     ``columns``: the names of a header-less CSV/TSV input's columns, in order (a list or "a,b,c").
+    ``keep_model``: a list the loaded model is appended to, for a caller that ends the process without
+    freeing it (the ``newstag`` script: ``cli.console``).
     """
     start = time.perf_counter()
     _check_numbers(batch_size, jobs, top_k, max_chars, max_reject_rate)
@@ -624,6 +627,8 @@ def predict_command(
     rows = iter_rows(input, in_fmt, columns=names)  # checks the input file before the model is loaded
     before_load = time.perf_counter()
     tagger, info = load_tagger(model, tracking_uri)
+    if keep_model is not None:
+        keep_model.append(tagger)
     loaded = time.perf_counter()
     enc = _encoding(tagger, out_fmt, input, in_fmt, keep_fields, top_k, explain, threshold, home)
     read = ReadOptions(Fields(id_field, title_field, text_field, enc.keep_fields), enc.keep_fields, max_chars)

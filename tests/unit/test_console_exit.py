@@ -144,3 +144,42 @@ def test_predict_runs_with_the_imported_objects_frozen_and_leaves_the_collector_
             seen.clear()
     finally:
         gc.enable()
+
+
+# records the model predict loads (a weak reference) and, at exit, whether it is still alive
+KEPT = """import atexit, sys, weakref
+from pathlib import Path
+import pipeline.loading as loading
+marker, loaded, real = Path(sys.argv[1]), [], loading.load_tagger
+def load_tagger(*args, **kwargs):
+    tagger, info = real(*args, **kwargs)
+    loaded.append(weakref.ref(tagger))
+    return tagger, info
+loading.load_tagger = load_tagger
+atexit.register(lambda: marker.write_text(" ".join("alive" if r() is not None else "freed" for r in loaded)))
+sys.argv = ["newstag", *sys.argv[2:]]
+if sys.argv[1] == "main":  # main() in process, as a library caller or a test calls it
+    from pipeline.cli import main
+    main(sys.argv[2:])
+    import gc; gc.collect()
+else:
+    from pipeline.cli import console
+    console()
+"""
+
+
+def test_the_script_exits_with_the_model_unfreed_and_main_keeps_nothing(model_dir, tmp_path) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in tiny_rows(5, 5)[0]))
+    script, marker = tmp_path / "kept.py", tmp_path / "kept"
+    script.write_text(KEPT)
+    args = ["predict", "-m", str(model_dir), "-i", str(inp), "-o", str(tmp_path / "out.jsonl"), "--quiet"]
+    for how, want in (([], "alive"), (["main"], "freed")):
+        done = subprocess.run(
+            [sys.executable, str(script), str(marker), *how, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert marker.read_text() == want
