@@ -15,6 +15,9 @@ SHA_TAG = "newstag.tagger_sha256"
 SCORER_FILE = "scorer.npz"
 """The compiled tagger (``pipeline.scoring.Scorer``): arrays only, what newstag loads to score."""
 SCORER_SHA_TAG = "newstag.scorer_sha256"
+TAGGER_PATH = f"artifacts/{TAGGER_FILE}"
+SCORER_PATH = f"artifacts/{SCORER_FILE}"
+"""Where a logged model folder keeps them unless its MLmodel names other paths."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -40,10 +43,10 @@ def mlmodel_fields(spec: Mapping[str, Any]) -> dict[str, str | None]:
     artifacts = pyfunc.get("artifacts") or {}
     scorer = (artifacts.get("scorer") or {}).get("path")
     if scorer is None and "scorer_sha256" in config:
-        scorer = f"artifacts/{SCORER_FILE}"
+        scorer = SCORER_PATH
     return {
         "run_id": spec.get("run_id"),
-        "tagger": (artifacts.get("tagger") or {}).get("path") or f"artifacts/{TAGGER_FILE}",
+        "tagger": (artifacts.get("tagger") or {}).get("path") or TAGGER_PATH,
         "tagger_sha256": config.get("tagger_sha256"),
         "scorer": scorer,
         "scorer_sha256": config.get("scorer_sha256"),

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import signing
-from pipeline.artifacts import SCORER_FILE, SCORER_SHA_TAG, SHA_TAG
+from pipeline.artifacts import SCORER_PATH, SCORER_SHA_TAG, SHA_TAG
 from pipeline.errors import ModelError
 
 STORE_SCHEMES = ("models:/", "runs:/")
@@ -86,15 +86,15 @@ _READ_AHEAD: list[_ReadAhead] = []  # at most one: the scorer file of the model 
 
 
 def read_ahead(uri: str) -> None:
-    """Start reading and hashing the scorer file of model folder ``uri`` in a background thread, so that
-    ``load_scorer`` finds its bytes and sha256 ready: the read and the hash run without the GIL while this
-    process imports numpy (about 15 ms of every start for a 9 MB scorer). Nothing for a store URI or a folder
-    without that file. The loader checks the bytes it takes exactly as those it reads itself; taken or not,
+    """Start reading and hashing the scorer file of model folder ``uri`` (at ``SCORER_PATH``, where models
+    keep it) in a background thread, so that ``load_scorer`` finds its bytes and sha256 ready: the read and
+    the hash run without the GIL while this process imports numpy (about 15 ms of every start for a 9 MB
+    scorer). Nothing for a store URI or a folder without that file. The loader checks the bytes it takes exactly as those it reads itself; taken or not,
     the thread is joined and its bytes dropped when the model has been loaded (``load_model_files``)."""
     drop_read_ahead()
     if uri.startswith(STORE_SCHEMES):
         return
-    path = Path(uri).resolve() / "artifacts" / SCORER_FILE
+    path = Path(uri).resolve() / SCORER_PATH
     if path.is_file():
         _READ_AHEAD.append(_ReadAhead(path))
 
