@@ -60,6 +60,11 @@ class CorpusConfig(Strict):
         None, description="date split: documents from this date (YYYY-MM-DD) on are validation"
     )
     test_from: str | None = Field(None, description="date split: documents from this date on are test")
+    date_from: str | None = Field(
+        None,
+        description="date split: documents before this date are left out (e.g. years whose labels are "
+        "unreliable)",
+    )
     date_until: str | None = Field(
         None, description="date split: documents after this date are left out (e.g. the end of a quarter)"
     )
@@ -98,7 +103,7 @@ class CorpusConfig(Strict):
     download_url: str | None = None
     download_sha256: str | None = None
 
-    @field_validator("validation_from", "test_from", "date_until", mode="before")
+    @field_validator("validation_from", "test_from", "date_from", "date_until", mode="before")
     @classmethod
     def _iso_date(cls, value: Any) -> str | None:
         if isinstance(value, date):  # YAML reads an unquoted 2019-01-01 as a date
@@ -117,6 +122,10 @@ class CorpusConfig(Strict):
                 raise ValueError("split_scheme 'date' needs date_field and test_from")
             if self.validation_from and self.validation_from >= self.test_from:
                 raise ValueError("validation_from must come before test_from")
+            if self.date_from and self.date_from >= (self.validation_from or self.test_from):
+                raise ValueError("date_from must come before validation_from and test_from")
+        elif self.date_from or self.date_until:
+            raise ValueError("date_from and date_until apply to split_scheme 'date' only")
         return self
 
     @field_validator("label_map", mode="before")

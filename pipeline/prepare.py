@@ -261,10 +261,16 @@ def stratified_split(
 
 def date_splits(corpus: NamedCorpus, records: list[Record]) -> None:
     """Set each record's split from its date (``split_scheme: date``): test from ``test_from``, validation
-    from ``validation_from``, train before; ``unused`` without a date or after ``date_until``."""
+    from ``validation_from``, train before; ``unused`` without a date, before ``date_from`` or after
+    ``date_until``."""
     for r in records:
         day = (r.date or "")[:10]
-        if len(day) != 10 or not day[:4].isdigit() or (corpus.date_until and day > corpus.date_until):
+        if (
+            len(day) != 10
+            or not day[:4].isdigit()
+            or (corpus.date_from and day < corpus.date_from)
+            or (corpus.date_until and day > corpus.date_until)
+        ):
             r.split = "unused"
         elif corpus.test_from and day >= corpus.test_from:
             r.split = "test"

@@ -16,7 +16,7 @@ from pipeline.evaluate import evaluate_split
 from pipeline.features import Featurizer
 from pipeline.metrics import metric_items
 from pipeline.model import NewsTagger
-from pipeline.prepare import load_prepared, prepare, split_frame
+from pipeline.prepare import load_prepared, prepare, processed_path, split_frame
 from pipeline.reports import summary_lines
 
 PORTAL = {
@@ -244,6 +244,32 @@ def test_set_reaches_a_corpus_by_its_index_and_takes_unquoted_dates(tmp_path: Pa
         load_config(path, ["corpora.2.path=x"])
     with pytest.raises(ConfigError, match=r"corpora\.0\.test_from"):
         load_config(path, ["corpora.0.test_from=October"])
+
+
+def test_date_from_leaves_out_the_earlier_documents_and_says_so(tmp_path: Path) -> None:
+    """Items dated before ``date_from`` are in no split and counted among the dropped, per corpus."""
+    cfg = load_config(_config(tmp_path), ["corpora.0.date_from=2025-03-01"])
+    report = prepare(cfg, say=lambda _: None).report
+    # of 120 portal items, 10 are dated January and 10 February: 70 -> 50 train, the rest unchanged
+    assert report["corpora"]["portal"]["documents"] == {"train": 50, "validation": 20, "test": 30}
+    assert report["dropped"]["by_reason"] == {"outside the date split (portal)": 20}
+    train = load_prepared(processed_path(cfg))["train"].to_pandas()
+    portal = train.loc[train["corpus"] == "portal", "date"]
+    assert len(portal) == 50 and (portal >= "2025-03-01").all()
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["corpora.0.date_from=2025-08-01"], "date_from must come before"),
+        (["corpora.0.date_from=2025-12-01"], "date_from must come before"),
+        (["corpora.1.date_from=2025-01-01"], "apply to split_scheme 'date' only"),
+        (["corpora.0.date_from=March"], r"corpora\.0\.date_from"),
+    ],
+)
+def test_a_date_from_that_cannot_work_fails_at_load(tmp_path: Path, sets: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_config(tmp_path), sets)
 
 
 @pytest.mark.e2e
