@@ -280,6 +280,17 @@ def date_splits(corpus: NamedCorpus, records: list[Record]) -> None:
             r.split = "train"
 
 
+def _left_out(corpus: NamedCorpus, record: Record) -> str:
+    """Why ``record`` is in no split of ``corpus``."""
+    day = (record.date or "")[:10]
+    if corpus.split_scheme == "date" and len(day) == 10:
+        if corpus.date_from and day < corpus.date_from:
+            return f"dated before date_from {corpus.date_from} ({corpus.name})"
+        if corpus.date_until and day > corpus.date_until:
+            return f"dated after date_until {corpus.date_until} ({corpus.name})"
+    return f"outside the {corpus.split_scheme} split ({corpus.name})"
+
+
 def cut_text(text: str, max_chars: int) -> str:
     """The first ``max_chars`` characters of ``text``, cut at the last space before the limit."""
     if len(text) <= max_chars:
@@ -500,11 +511,7 @@ def _read_corpus(
     if corpus.max_chars:
         for r in records:
             r.text = cut_text(r.text, corpus.max_chars)
-    dropped = [
-        {"id": r.id, "reason": f"outside the {corpus.split_scheme} split ({corpus.name})"}
-        for r in records
-        if r.split == "unused"
-    ]
+    dropped = [{"id": r.id, "reason": _left_out(corpus, r)} for r in records if r.split == "unused"]
     rows, mapping = map_labels(cfg, corpus, [r for r in records if r.split != "unused"])
     splits = assign_splits(corpus, cfg.split_of(corpus), rows)
     mapping["documents"] = {s: len(v) for s, v in splits.items()}

@@ -246,13 +246,18 @@ def test_set_reaches_a_corpus_by_its_index_and_takes_unquoted_dates(tmp_path: Pa
         load_config(path, ["corpora.0.test_from=October"])
 
 
-def test_date_from_leaves_out_the_earlier_documents_and_says_so(tmp_path: Path) -> None:
-    """Items dated before ``date_from`` are in no split and counted among the dropped, per corpus."""
-    cfg = load_config(_config(tmp_path), ["corpora.0.date_from=2025-03-01"])
+def test_date_from_and_date_until_leave_documents_out_and_say_so(tmp_path: Path) -> None:
+    """Items dated before ``date_from`` or after ``date_until`` are in no split and counted among the
+    dropped with their reason, per corpus."""
+    sets = ["corpora.0.date_from=2025-03-01", "corpora.0.date_until=2025-11-30"]
+    cfg = load_config(_config(tmp_path), sets)
     report = prepare(cfg, say=lambda _: None).report
-    # of 120 portal items, 10 are dated January and 10 February: 70 -> 50 train, the rest unchanged
-    assert report["corpora"]["portal"]["documents"] == {"train": 50, "validation": 20, "test": 30}
-    assert report["dropped"]["by_reason"] == {"outside the date split (portal)": 20}
+    # of 120 portal items, 10 each are dated January, February and December: 70 -> 50 train, 30 -> 20 test
+    assert report["corpora"]["portal"]["documents"] == {"train": 50, "validation": 20, "test": 20}
+    assert report["dropped"]["by_reason"] == {
+        "dated before date_from 2025-03-01 (portal)": 20,
+        "dated after date_until 2025-11-30 (portal)": 10,
+    }
     train = load_prepared(processed_path(cfg))["train"].to_pandas()
     portal = train.loc[train["corpus"] == "portal", "date"]
     assert len(portal) == 50 and (portal >= "2025-03-01").all()
