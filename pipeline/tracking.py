@@ -525,6 +525,39 @@ def _run_tags(client: MlflowClient, run_id: str | None) -> dict[str, str]:
         return {}
 
 
+HELDOUT_ARTIFACT = "reports/heldout_validation.json"
+
+
+def refit_heldout(run_id: str | None) -> tuple[list[str], dict[str, dict[str, list[str]]] | None]:
+    """(the axes whose heads run ``run_id`` refit on its validation split, the labels those heads gave that
+    split before the refit, by document id: None when the run kept none). ``[], None`` for a run that refit
+    nothing, or that cannot be read."""
+    if not run_id:
+        return [], None
+    try:
+        params = MlflowClient().get_run(run_id).data.params
+    except MlflowException:
+        return [], None
+    try:
+        axes = [str(a) for a in json.loads(params.get("model.refit_axes") or "[]")]
+    except (TypeError, ValueError):
+        return [], None
+    if not axes:
+        return [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=HELDOUT_ARTIFACT, dst_path=tmp
+            )
+            kept = json.loads(Path(path).read_text())
+        except Exception:  # not logged (a run from before it was) or unreadable
+            return axes, None
+    labels = kept.get("labels", {})
+    return axes, {
+        doc: {a: list(labels[a][i]) for a in axes if a in labels} for i, doc in enumerate(kept.get("ids", []))
+    }
+
+
 DECISION_TAGS = (
     "newstag.decision",
     "newstag.decision_reason",

@@ -134,6 +134,9 @@ def train(
         folder = write_run_artifacts(
             Path(tmp), cfg, prepared.report, tagger, reports, frames["test"][1], scores["test"]
         )
+        if heldout is not None:  # judged by these when this model is the champion a later run meets
+            kept = {"ids": [str(i) for i in frames["validation"][0]["id"]], "labels": heldout}
+            (folder / tracking.HELDOUT_ARTIFACT).write_text(json.dumps(kept, ensure_ascii=False))
         outcome = TrainOutcome(
             cfg=cfg,
             config_path=config_path,
@@ -228,13 +231,26 @@ def champion_samples(
 ) -> list[Sample]:
     """The documents of this run's validation split the new model and the model at ``model_uri`` (the
     champion, re-scored here) are compared on, per axis of ``metrics`` and corpus, with both models'
-    predictions; ModelError when that model cannot be loaded or lacks one of those axes."""
-    champion, _ = load_tagger(model_uri, tracking_uri)
+    predictions; ModelError when that model cannot be loaded, lacks one of those axes, or had heads of them
+    refit on its validation split without keeping what they said there before. On the documents such heads
+    were refit on, the champion is judged by those kept labels, as a new model is (never in-sample)."""
+    champion, info = load_tagger(model_uri, tracking_uri)
     axes = list(dict.fromkeys(m.split("/", 1)[0] for m in metrics))
     missing = [a for a in axes if a not in champion.axes]
     if missing:
         raise ModelError(f"it has no {', '.join(missing)} axis (its axes: {', '.join(champion.axes)})")
     pred = champion.labels_from_scores(champion.predict_scores(frame))
+    refit, heldout = tracking.refit_heldout(info.run_id)
+    refit = [a for a in refit if a in axes]
+    if refit and heldout is None:
+        raise ModelError(
+            f"its {', '.join(refit)} heads were refit on its validation split and its run kept no labels "
+            "from before the refit: here it would be judged on documents it was fitted on"
+        )
+    if refit:
+        ids = [str(i) for i in frame["id"]]
+        for a in refit:
+            pred[a] = [heldout[d][a] if d in heldout else pred[a][k] for k, d in enumerate(ids)]
     corpora = [str(c) for c in frame["corpus"]] if "corpus" in frame else []
     return paired_samples(
         {a: gold[a] for a in axes}, {a: challenger_pred[a] for a in axes}, pred, corpora, coverage

@@ -165,3 +165,50 @@ def test_training_with_a_refit_judges_the_challenger_before_its_refit(
     assert client.get_run(first["run_id"]).data.tags["newstag.decision_basis"] == "validation"
     tagger = joblib.load(Path(second["export_path"]) / "artifacts" / "tagger.joblib")
     assert tagger.refit_axes == ("themes",) and not hasattr(tagger, "heldout_validation_labels_")
+
+
+def test_a_refit_champion_is_judged_by_the_labels_it_gave_validation_before_its_refit(
+    tmp_path: Path, tracking_uri: str
+) -> None:
+    """A champion whose theme heads were refit on validation is, on those documents, compared by the labels
+    its run kept from before the refit, never by what its refit heads say of documents they were fitted on;
+    a refit champion whose run kept none cannot be compared (and the new version is promoted, saying why)."""
+    import json
+    from urllib.parse import urlparse
+
+    from mlflow import MlflowClient
+
+    from pipeline import tracking
+    from pipeline.errors import ModelError
+    from pipeline.train import champion_samples, train
+
+    path = _config(tmp_path, f"tracking: {{export_dir: {tmp_path / 'models'}, registered_model: several}}")
+    cfg = load_config(path, ["model.refit_axes=[themes]"])
+    first = train(cfg, str(path), tracking_uri=tracking_uri, say=lambda _: None)
+    client = MlflowClient(tracking_uri)
+    kept_file = (
+        Path(urlparse(client.get_run(first["run_id"]).info.artifact_uri).path) / tracking.HELDOUT_ARTIFACT
+    )
+    kept = json.loads(kept_file.read_text())
+    data = load_prepared(prepare(cfg, say=lambda _: None).path)
+    frame, gold = split_frame(data["validation"])
+    assert kept["ids"] == [str(i) for i in frame["id"]] and len(kept["labels"]["themes"]) == len(frame)
+
+    def champion_themes() -> list[list[str]]:
+        challenger = {a: [[] for _ in range(len(frame))] for a in ("regions", "themes")}
+        samples = champion_samples(
+            "models:/several/1", tracking_uri, frame, gold, challenger, ["themes/micro_f1"], None
+        )
+        return [list(row) for sample in samples for row in sample.champion]
+
+    # what the run kept is what the champion is judged by: mark one kept item and find it in the comparison
+    marked = next(i for i, row in enumerate(gold["themes"]) if row is not None)
+    kept["labels"]["themes"][marked] = ["migration"]
+    kept_file.write_text(json.dumps(kept))
+    assert ["migration"] in champion_themes()
+    kept_file.unlink()
+    with pytest.raises(ModelError, match="refit on its validation split and its run kept no labels"):
+        champion_themes()
+    second = train(cfg, str(path), tracking_uri=tracking_uri, say=lambda _: None)
+    assert second["registry"]["promoted"] and second["registry"]["alias"] == "champion"
+    assert "refit on its validation split" in second["registry"]["reason"]
