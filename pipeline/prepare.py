@@ -265,12 +265,7 @@ def date_splits(corpus: NamedCorpus, records: list[Record]) -> None:
     ``date_until``."""
     for r in records:
         day = (r.date or "")[:10]
-        if (
-            len(day) != 10
-            or not day[:4].isdigit()
-            or (corpus.date_from and day < corpus.date_from)
-            or (corpus.date_until and day > corpus.date_until)
-        ):
+        if _outside_dates(corpus, day):
             r.split = "unused"
         elif corpus.test_from and day >= corpus.test_from:
             r.split = "test"
@@ -280,14 +275,21 @@ def date_splits(corpus: NamedCorpus, records: list[Record]) -> None:
             r.split = "train"
 
 
+def _outside_dates(corpus: NamedCorpus, day: str) -> str | None:
+    """Why a record dated ``day`` (YYYY-MM-DD) is in no split of ``corpus``'s date split; None when it is in one."""
+    if len(day) != 10 or not day[:4].isdigit():
+        return f"outside the date split ({corpus.name})"
+    if corpus.date_from and day < corpus.date_from:
+        return f"dated before date_from {corpus.date_from} ({corpus.name})"
+    if corpus.date_until and day > corpus.date_until:
+        return f"dated after date_until {corpus.date_until} ({corpus.name})"
+    return None
+
+
 def _left_out(corpus: NamedCorpus, record: Record) -> str:
     """Why ``record`` is in no split of ``corpus``."""
-    day = (record.date or "")[:10]
-    if corpus.split_scheme == "date" and len(day) == 10:
-        if corpus.date_from and day < corpus.date_from:
-            return f"dated before date_from {corpus.date_from} ({corpus.name})"
-        if corpus.date_until and day > corpus.date_until:
-            return f"dated after date_until {corpus.date_until} ({corpus.name})"
+    if corpus.split_scheme == "date":
+        return _outside_dates(corpus, (record.date or "")[:10]) or f"outside the date split ({corpus.name})"
     return f"outside the {corpus.split_scheme} split ({corpus.name})"
 
 
