@@ -89,8 +89,9 @@ def read_ahead(uri: str) -> None:
     """Start reading and hashing the scorer file of model folder ``uri`` (at ``SCORER_PATH``, where models
     keep it) in a background thread, so that ``load_scorer`` finds its bytes and sha256 ready: the read and
     the hash run without the GIL while this process imports numpy (about 15 ms of every start for a 9 MB
-    scorer). Nothing for a store URI or a folder without that file. The loader checks the bytes it takes exactly as those it reads itself; taken or not,
-    the thread is joined and its bytes dropped when the model has been loaded (``load_model_files``)."""
+    scorer). Nothing for a store URI or a folder without that file. The loader checks the bytes it takes
+    exactly as those it reads itself; taken or not, the thread is joined and its bytes dropped when the
+    model has been loaded (``load_model_files``)."""
     drop_read_ahead()
     if uri.startswith(STORE_SCHEMES):
         return

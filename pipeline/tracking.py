@@ -528,22 +528,23 @@ def _run_tags(client: MlflowClient, run_id: str | None) -> dict[str, str]:
 HELDOUT_ARTIFACT = "reports/heldout_validation.json"
 
 
-def refit_heldout(run_id: str | None) -> tuple[list[str], dict[str, dict[str, list[str]]] | None]:
-    """(the axes whose heads run ``run_id`` refit on its validation split, the labels those heads gave that
-    split before the refit, by document id: None when the run kept none). ``[], None`` for a run that refit
-    nothing, or that cannot be read."""
+def refit_heldout(run_id: str | None) -> tuple[list[str], dict[str, dict[str, list[str]]]]:
+    """(the axes whose heads run ``run_id`` refit on its validation split, per axis the labels those heads
+    gave that split before the refit, by document id). An axis is missing from the labels when the run kept
+    none for it (a run from before they were logged); ``[], {}`` for a run that refit nothing, or that
+    cannot be read."""
     if not run_id:
-        return [], None
+        return [], {}
     try:
         params = MlflowClient().get_run(run_id).data.params
     except MlflowException:
-        return [], None
+        return [], {}
     try:
         axes = [str(a) for a in json.loads(params.get("model.refit_axes") or "[]")]
     except (TypeError, ValueError):
-        return [], None
+        return [], {}
     if not axes:
-        return [], None
+        return [], {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(
@@ -551,11 +552,9 @@ def refit_heldout(run_id: str | None) -> tuple[list[str], dict[str, dict[str, li
             )
             kept = json.loads(Path(path).read_text())
         except Exception:  # not logged (a run from before it was) or unreadable
-            return axes, None
-    labels = kept.get("labels", {})
-    return axes, {
-        doc: {a: list(labels[a][i]) for a in axes if a in labels} for i, doc in enumerate(kept.get("ids", []))
-    }
+            return axes, {}
+    ids, labels = kept.get("ids", []), kept.get("labels", {})
+    return axes, {a: dict(zip(ids, labels[a], strict=True)) for a in axes if a in labels}
 
 
 DECISION_TAGS = (

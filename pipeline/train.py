@@ -128,7 +128,8 @@ def train(
     # refit heads saw validation: the promotion judges them by what they said before (not kept in the model)
     heldout = tagger.__dict__.pop("heldout_validation_labels_", None)
     if heldout is not None:
-        validation_pred = {**validation_pred, **{a: heldout[a] for a in cfg.model.refit_axes}}
+        heldout = {a: heldout[a] for a in cfg.model.refit_axes}
+        validation_pred = {**validation_pred, **heldout}
     crash_point("log")
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_run_artifacts(
@@ -242,15 +243,15 @@ def champion_samples(
     pred = champion.labels_from_scores(champion.predict_scores(frame))
     refit, heldout = tracking.refit_heldout(info.run_id)
     refit = [a for a in refit if a in axes]
-    if refit and heldout is None:
+    unkept = [a for a in refit if a not in heldout]
+    if unkept:
         raise ModelError(
-            f"its {', '.join(refit)} heads were refit on its validation split and its run kept no labels "
+            f"its {', '.join(unkept)} heads were refit on its validation split and its run kept no labels "
             "from before the refit: here it would be judged on documents it was fitted on"
         )
-    if refit:
-        ids = [str(i) for i in frame["id"]]
-        for a in refit:
-            pred[a] = [heldout[d][a] if d in heldout else pred[a][k] for k, d in enumerate(ids)]
+    ids = [str(i) for i in frame["id"]]
+    for a in refit:
+        pred[a] = [heldout[a].get(d, own) for d, own in zip(ids, pred[a], strict=True)]
     corpora = [str(c) for c in frame["corpus"]] if "corpus" in frame else []
     return paired_samples(
         {a: gold[a] for a in axes}, {a: challenger_pred[a] for a in axes}, pred, corpora, coverage
