@@ -249,9 +249,10 @@ def champion_samples(
             f"its {', '.join(unkept)} heads were refit on its validation split and its run kept no labels "
             "from before the refit: here it would be judged on documents it was fitted on"
         )
-    ids = [str(i) for i in frame["id"]]
-    for a in refit:
-        pred[a] = [heldout[a].get(d, own) for d, own in zip(ids, pred[a], strict=True)]
+    if refit:  # only then are documents matched by id (a frame need not have ids)
+        ids = [str(i) for i in frame["id"]]
+        for a in refit:
+            pred[a] = [heldout[a].get(d, own) for d, own in zip(ids, pred[a], strict=True)]
     corpora = [str(c) for c in frame["corpus"]] if "corpus" in frame else []
     return paired_samples(
         {a: gold[a] for a in axes}, {a: challenger_pred[a] for a in axes}, pred, corpora, coverage
