@@ -180,7 +180,7 @@ def measure(rows: list[dict], epochs: int = 0) -> str:
     lines = [
         "# Themes on WCEP 2025 Q4: how close the models that can be built here come to 0.88 / 0.83",
         "",
-        f"`python -m bench.ceiling` ({len(train):,} training items, the portal from {DATE_FROM} and January-July "
+        f"`python -m bench.ceiling{f' --fine-tune {epochs}' if epochs else ''}` ({len(train):,} training items, the portal from {DATE_FROM} and January-July "
         f"2025; validation {int(checks['2025 Aug-Sep'].sum()):,} + {int(checks['portal 2019'].sum()):,}; "
         f"test quarter {int(test.sum()):,}; refitted on training + validation before the test)",
         "",

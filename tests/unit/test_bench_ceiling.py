@@ -95,6 +95,7 @@ def test_the_report_without_the_encoder_says_why(tmp_path: Path, monkeypatch: py
     assert ceiling.main(["--data", str(folder), "--out", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "results.md").read_text(encoding="utf-8")
     assert "| TF-IDF (1,2) LinearSVC | 1.0000 / 1.0000 | 1.0000 / 1.0000 | 1.0000 | 1.0000 |" in report
+    assert "`python -m bench.ceiling` (60 training items" in report
     assert "TF-IDF + oracle biases" in report
     assert "embeddings (weight" not in report
     assert "Sentence embeddings: not measured: no encoder here." in report
